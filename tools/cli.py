@@ -1,0 +1,68 @@
+"""``python -m tools``: the one CLI behind every Bazel target (kubectl-like verbs).
+
+Each verb lives in ``tools/commands/<verb>.py`` with ``HELP``, ``add_arguments(parser)`` and
+``run(args) -> int``; modules are imported only when their verb runs, so ``--help`` and the light
+verbs never import heavy libraries.
+
+Errors: a ``UserError`` prints one line (``error: FILE: FIELD: message``) and exits 2; Ctrl-C exits
+130; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from tools.errors import UserError
+
+# verb -> one-line help; the order is the order ``--help`` shows them in.
+VERBS = {
+    "build": "build OCI images (and the model artifacts they carry) into .build/images",
+    "push": "push built images to a registry and record their digests",
+    "resolve": "print a model's manifests for an environment, images pinned by digest",
+    "diff": "show what apply would change (exit 1 when something would)",
+    "apply": "build, push, resolve and apply a model to an environment, then wait until ready",
+    "delete": "remove exactly one model's objects from an environment",
+    "status": "ready replicas, running image digest and endpoint of a deployed model",
+    "predict": "send a real input to a deployed model and print the answer",
+    "registry": "start, stop or check the local OCI registry",
+    "artifacts": "produce a model's artifacts (weights, exported models) into .build/artifacts",
+}
+
+
+def _verb_module(verb: str):
+    return importlib.import_module(f"tools.commands.{verb}")
+
+
+def build_parser(verbs: dict[str, str] = VERBS) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="servectl",
+        description="Build, push, resolve and deploy the platform's models.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for verb, help_text in verbs.items():
+        verb_parser = sub.add_parser(verb, help=help_text, description=help_text)
+        _verb_module(verb).add_arguments(verb_parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(_verb_module(args.verb).run(args) or 0)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,37 @@
+"""Where the repo's tools read sources and write outputs.
+
+Outputs mirror Bazel's: the image built for ``//models/yolo:image`` is an OCI layout at
+``.build/images/models/yolo/image/`` and its manifest digest is in
+``.build/images/models/yolo/image.digest`` (rules_oci's ``:image.digest``). ``CF_BUILD_DIR``
+moves the whole output tree (tests point it at a temporary directory).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tools.labels import Label
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def build_dir() -> Path:
+    return Path(os.environ.get("CF_BUILD_DIR", REPO_ROOT / ".build"))
+
+
+def image_layout_dir(label: Label) -> Path:
+    return build_dir() / "images" / label.package / label.name
+
+
+def image_digest_file(label: Label) -> Path:
+    return build_dir() / "images" / label.package / f"{label.name}.digest"
+
+
+def artifact_dir(label: Label) -> Path:
+    """Where a model artifact target (weights, an exported model) writes its files."""
+    return build_dir() / "artifacts" / label.package / label.name
+
+
+def cache_dir() -> Path:
+    return build_dir() / "cache"
