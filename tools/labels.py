@@ -33,3 +33,11 @@ class Label:
     def __str__(self) -> str:
         prefix = f"@{self.repo}" if self.repo else ""
         return f"{prefix}//{self.package}:{self.name}"
+
+
+def image_repository(label: Label) -> str:
+    """The repository an image target is pushed to under a registry: ``models/yolo/image``.
+
+    Named after the label, as rules_gitops does, so every image has one obvious, unique home.
+    """
+    return f"{label.package}/{label.name}"

@@ -1,0 +1,62 @@
+"""Model artifacts (weights, exported models) as cached build outputs.
+
+A package declares ``model_artifacts(name = "weights", module = "models.yolo.artifacts")`` in its
+BUILD file. The module has ``build(out_dir: pathlib.Path) -> None`` writing every file the model
+needs into ``out_dir``, and may list extra input files in ``SOURCES`` (paths relative to the repo
+root). The result lands in ``.build/artifacts/<package>/<name>/`` and is rebuilt only when the
+module's source or its SOURCES change: the cache key is their sha256, written into ``.key``.
+A failed or interrupted build never leaves a half-written directory behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+from tools.bazel.build_file import read_target
+from tools.errors import UserError
+from tools.labels import Label
+from tools.paths import REPO_ROOT, artifact_dir
+
+log = logging.getLogger(__name__)
+
+KEY_FILE = ".key"
+
+
+def _cache_key(module_name: str, module) -> str:
+    digest = hashlib.sha256()
+    files = [Path(module.__file__)] + [REPO_ROOT / s for s in getattr(module, "SOURCES", ())]
+    for path in files:
+        digest.update(str(path.relative_to(REPO_ROOT)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def build_artifacts(label: Label | str, *, force: bool = False) -> Path:
+    """Builds (or reuses) the artifacts of a ``model_artifacts`` target; returns their directory."""
+    target = read_target(label)
+    if target.kind != "model_artifacts":
+        raise UserError(f"{target.label} is a {target.kind}, not a model_artifacts target")
+    module_name = target.attrs.get("module")
+    module = importlib.import_module(module_name)
+    key = _cache_key(module_name, module)
+    out_dir = artifact_dir(target.label)
+    key_file = out_dir / KEY_FILE
+    if not force and key_file.exists() and key_file.read_text() == key:
+        log.info("%s: up to date (%s)", target.label, out_dir)
+        return out_dir
+    log.info("%s: building with %s", target.label, module_name)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}.") as tmp:
+        staging = Path(tmp) / "out"
+        staging.mkdir()
+        module.build(staging)
+        (staging / KEY_FILE).write_text(key)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        staging.rename(out_dir)
+    return out_dir
