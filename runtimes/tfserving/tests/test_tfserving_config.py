@@ -1,0 +1,221 @@
+"""models.config and monitoring.config: rendered, then parsed back with the real TF Serving protos.
+
+Runs in the fast path: the protos need only protobuf and tensorflow-serving-api (--no-deps).
+The upstream files under testdata/ are TF Serving's own test fixtures (tag 2.20.0,
+tensorflow_serving/servables/tensorflow/testdata/), copied verbatim.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from runtimes.tfserving.config import (
+    All,
+    Latest,
+    ModelEntry,
+    MonitoringSettings,
+    ServerConfig,
+    Specific,
+    VersionPolicy,
+    check_models_config,
+    check_monitoring_config,
+    render_models_config,
+    render_monitoring_config,
+)
+from runtimes.tfserving.deploy_config import config_files, readiness_path, server_command
+from runtimes.tfserving.protos import MONITORING_DESCRIPTOR
+from tools.errors import UserError
+
+TESTDATA = Path(__file__).parent / "testdata"
+PROTO_DIR = Path(__file__).parent.parent / "proto"
+PROTO_FILE = "tensorflow_serving/config/monitoring_config.proto"
+
+
+def test_rendered_models_config_parses_back_with_every_field():
+    config = ServerConfig(
+        models=[
+            ModelEntry(
+                name="resnet50",
+                base_path="/models/resnet50",
+                version_policy=VersionPolicy(specific=Specific(versions=[1, 2])),
+                version_labels={"stable": 1, "canary": 2},
+            ),
+            ModelEntry(name="other", base_path="gs://bucket/other", version_policy=VersionPolicy(all=All())),
+            ModelEntry(name="third", base_path="/models/third"),
+        ]
+    )
+    message = check_models_config(render_models_config(config), file="t")
+    first, second, third = message.model_config_list.config
+    assert (first.name, first.base_path) == ("resnet50", "/models/resnet50")
+    assert first.model_platform == "tensorflow"
+    assert list(first.model_version_policy.specific.versions) == [1, 2]
+    assert dict(first.version_labels) == {"stable": 1, "canary": 2}
+    assert second.model_version_policy.WhichOneof("policy_choice") == "all"
+    assert third.model_version_policy.latest.num_versions == 1
+
+
+def test_config_files_contract_for_resnet50():
+    files = config_files(Path("models/resnet50"), "resnet50", gpu=False)
+    assert set(files) == {"models.config", "monitoring.config"}
+    models = check_models_config(files["models.config"], file="models.config")
+    (entry,) = models.model_config_list.config
+    assert (entry.name, entry.base_path) == ("resnet50", "/models/resnet50")
+    monitoring = check_monitoring_config(files["monitoring.config"], file="monitoring.config")
+    assert monitoring.prometheus_config.enable
+    assert monitoring.prometheus_config.path == "/monitoring/prometheus/metrics"
+    assert files["models.config"].startswith("# Rendered by runtimes/tfserving/deploy_config.py")
+    # The GPU variant is a different image, not a different config.
+    assert config_files(Path("models/resnet50"), "resnet50", gpu=True) == files
+
+
+def test_server_command_points_at_the_configmap_files():
+    command = server_command()
+    assert command[0] == "/usr/bin/tensorflow_model_server"
+    assert "--model_config_file=/config/models.config" in command
+    assert "--monitoring_config_file=/config/monitoring.config" in command
+    assert {"--port=8500", "--rest_api_port=8501"} <= set(command)
+    assert readiness_path("resnet50") == "/v1/models/resnet50"
+
+
+def test_upstream_model_config_fixture_parses_once_its_paths_are_filled_in():
+    text = (TESTDATA / "upstream_good_model_config.txt").read_text()
+    # Upstream's test substitutes these before loading; unsubstituted they are relative paths,
+    # which TF Serving rejects, and so do we.
+    with pytest.raises(UserError, match="absolute path or a URI") as caught:
+        check_models_config(text, file="good_model_config.txt")
+    assert caught.value.field == "model_config_list.config[0].base_path"
+    filled = text.replace("${TEST_HALF_PLUS_TWO_DIR}", "/m/2").replace("${TEST_HALF_PLUS_THREE_DIR}", "/m/3")
+    names = [c.name for c in check_models_config(filled, file="x").model_config_list.config]
+    assert names == ["half_plus_two", "half_plus_three"]
+
+
+def test_upstream_bad_model_config_fixture_is_a_parse_error_with_a_position():
+    with pytest.raises(UserError, match="not a valid ModelServerConfig text proto") as caught:
+        check_models_config((TESTDATA / "upstream_bad_model_config.txt").read_text(), file="bad.txt")
+    assert caught.value.file == "bad.txt"
+    assert caught.value.field.startswith("line 1, column ")
+
+
+def test_upstream_monitoring_fixture_parses_with_the_vendored_descriptor():
+    message = check_monitoring_config((TESTDATA / "upstream_monitoring_config.txt").read_text(), file="m")
+    assert message.prometheus_config.enable is True
+    assert message.prometheus_config.path == "/monitoring/prometheus/metrics"
+    assert type(message).DESCRIPTOR.full_name == "tensorflow.serving.MonitoringConfig"
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "message"),
+    [
+        (
+            'model_config_list { config { name: "a" model_platform: "tensorflow" } }',
+            "base_path",
+            "no base_path",
+        ),
+        (
+            'model_config_list { config { name: "a" base_path: "/a" model_platform: "tensorflow" } '
+            'config { name: "a" base_path: "/b" model_platform: "tensorflow" } }',
+            "config[1].name",
+            "listed more than once",
+        ),
+        (
+            'model_config_list { config { name: "a" base_path: "/a" model_platform: "tensorflow" '
+            "model_version_policy { specific { } } } }",
+            "specific.versions",
+            "lists no versions",
+        ),
+        (
+            'model_config_list { config { name: "a" base_path: "/a" model_platform: "tensorflow" '
+            'model_version_policy { specific { versions: 1 } } version_labels { key: "s" value: 2 } } }',
+            "version_labels.s",
+            "does not serve",
+        ),
+        ('model_config_list { config { name: "a" base_path: "/a" } }', ".model_platform", "tensorflow"),
+        ('model_config_list { config { base_path: "/a" model_platform: "tensorflow" } }', ".name", "missing"),
+        ("model_config_list { }", "model_config_list", "no config entries"),
+        ('model_config_list { config { name: "a" versions: 3 } }', "line 1, column", "no field named"),
+    ],
+)
+def test_bad_models_config_names_the_field(text, field, message):
+    with pytest.raises(UserError, match=message) as caught:
+        check_models_config(text, file="models.config")
+    assert caught.value.file == "models.config"
+    assert field in caught.value.field
+
+
+def test_duplicate_model_names_fail_at_render_time():
+    twice = ServerConfig(models=[ModelEntry(name="a", base_path="/a"), ModelEntry(name="a", base_path="/b")])
+    with pytest.raises(UserError, match="listed more than once"):
+        render_models_config(twice)
+
+
+def test_bad_monitoring_path_fails_both_ways():
+    with pytest.raises(ValueError, match="should match pattern"):
+        MonitoringSettings(prometheus_path="metrics")
+    with pytest.raises(UserError) as caught:
+        check_monitoring_config('prometheus_config { enable: true path: "metrics" }', file="m")
+    assert caught.value.field == "prometheus_config.path"
+    assert "enable: true" in render_monitoring_config(MonitoringSettings())
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "field", "message"),
+    [
+        ("version_policy: {latest: {num_versions: 1}, all: {}}", None, "exactly one of"),
+        ("version_policy: {}", None, "exactly one of"),
+        ("version_policy: {specific: {versions: []}}", "version_policy.specific.versions", "at least 1"),
+        ("version_policy: {specific: {versions: [1, 1]}}", "version_policy.specific", "unique"),
+        ("version_policy: {latest: {num_versions: 0}}", "version_policy.latest.num_versions", "than 0"),
+        ("version_policy: {newest: {}}", "version_policy.newest", "Extra inputs"),
+        ("version_labels: {stable: -1}", "version_labels.stable", "greater than or equal to 0"),
+        ("base_path: /elsewhere", "name/base_path", "set by the platform"),
+        ("- a list", None, "expected a mapping"),
+        ("version_policy: [", "line 1, column", "invalid YAML"),
+    ],
+)
+def test_bad_model_settings_file_names_file_and_field(tmp_path, yaml_text, field, message):
+    (tmp_path / "tfserving.yaml").write_text(yaml_text)
+    with pytest.raises(UserError, match=message) as caught:
+        config_files(tmp_path, "resnet50", gpu=False)
+    assert caught.value.file == str(tmp_path / "tfserving.yaml")
+    if field is not None:
+        assert caught.value.field.startswith(field)
+
+
+def test_label_outside_the_specific_versions_fails_before_deploy(tmp_path):
+    settings = "version_policy: {specific: {versions: [1]}}\nversion_labels: {stable: 2}\n"
+    (tmp_path / "tfserving.yaml").write_text(settings)
+    with pytest.raises(UserError, match="does not serve") as caught:
+        config_files(tmp_path, "resnet50", gpu=False)
+    assert caught.value.field == "model_config_list.config[0].version_labels.stable"
+
+
+def test_bad_model_name_points_at_model_yaml(tmp_path):
+    with pytest.raises(UserError, match="must match") as caught:
+        config_files(tmp_path, "ResNet 50", gpu=False)
+    assert (caught.value.file, caught.value.field) == (str(tmp_path / "model.yaml"), "name")
+
+
+def test_policy_defaults_to_latest_one():
+    assert ModelEntry(name="a", base_path="/a").version_policy == VersionPolicy(latest=Latest(num_versions=1))
+
+
+@pytest.mark.skipif(
+    shutil.which("protoc") is None,
+    reason="protoc (Debian protobuf-compiler) is not installed: it is only needed to regenerate the "
+    "vendored monitoring descriptor, see runtimes/tfserving/proto/regenerate.sh",
+)
+def test_vendored_descriptor_is_what_protoc_makes_of_the_upstream_proto(tmp_path):
+    from google.protobuf import descriptor_pb2, text_format
+
+    out = tmp_path / "set.pb"
+    subprocess.run(
+        ["protoc", f"-I{PROTO_DIR}", f"--descriptor_set_out={out}", PROTO_FILE],
+        check=True,
+    )
+    fresh = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
+    committed = text_format.Parse(MONITORING_DESCRIPTOR.read_text(), descriptor_pb2.FileDescriptorSet())
+    assert fresh == committed
