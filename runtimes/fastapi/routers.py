@@ -1,0 +1,120 @@
+"""Thin HTTP routes: each one reads the request, calls the data plane and returns a pydantic model.
+
+``get_model_loader`` is the FastAPI dependency that hands every route the app's ``ModelLoader``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from runtimes.fastapi import dataplane
+from runtimes.fastapi.loader import ModelLoader
+from runtimes.fastapi.protocol import (
+    InferenceRequest,
+    InferenceResponse,
+    ModelMetadataResponse,
+    ServerMetadataResponse,
+    Status,
+)
+from runtimes.fastapi.uploads import UPLOAD_FIELD, read_upload
+
+
+def get_model_loader(request: Request) -> ModelLoader:
+    return request.app.state.model_loader
+
+
+Loader = Annotated[ModelLoader, Depends(get_model_loader)]
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"description": description, "content": {"application/json": {"example": {"error": "..."}}}}
+    for code, description in {
+        400: "invalid input",
+        404: "no such model",
+        413: "body or image over the limit",
+        415: "not an image / wrong content type",
+        422: "malformed request",
+        503: "model not ready",
+    }.items()
+}
+# /predict reads its body itself (see uploads.py); this documents it in the OpenAPI schema.
+UPLOAD_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": [UPLOAD_FIELD],
+                    "properties": {UPLOAD_FIELD: {"type": "string", "format": "binary"}},
+                }
+            },
+            "image/*": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+router = APIRouter()
+
+
+@router.get("/health", responses=ERROR_RESPONSES)
+async def health(loader: Loader) -> Status:
+    dataplane.live(loader)
+    return Status(status="alive")
+
+
+@router.get("/ready", responses=ERROR_RESPONSES)
+async def ready(loader: Loader) -> Status:
+    dataplane.ready(loader)
+    return Status(status="ready")
+
+
+@router.get("/metrics", response_class=Response)
+def prometheus_metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.post("/predict", responses=ERROR_RESPONSES, openapi_extra=UPLOAD_SCHEMA)
+async def predict(request: Request, loader: Loader) -> Any:
+    """Runs the model on an uploaded file (multipart field ``file``, or the raw body)."""
+    # Refuse before reading the body when the model cannot take it anyway.
+    loader.require_ready()
+    payload = await read_upload(request)
+    return await dataplane.predict(loader, payload)
+
+
+v2 = APIRouter(prefix="/v2", responses=ERROR_RESPONSES)
+
+
+@v2.get("")
+async def server_metadata() -> ServerMetadataResponse:
+    return dataplane.server_metadata()
+
+
+@v2.get("/health/live")
+async def v2_live(loader: Loader) -> Status:
+    dataplane.live(loader)
+    return Status(status="live")
+
+
+@v2.get("/health/ready")
+async def v2_ready(loader: Loader) -> Status:
+    dataplane.ready(loader)
+    return Status(status="ready")
+
+
+@v2.get("/models/{name}")
+async def model_metadata(name: str, loader: Loader) -> ModelMetadataResponse:
+    return dataplane.model_metadata(loader, name)
+
+
+@v2.get("/models/{name}/ready")
+async def model_ready(name: str, loader: Loader) -> Status:
+    dataplane.model_ready(loader, name)
+    return Status(status="ready")
+
+
+@v2.post("/models/{name}/infer")
+async def infer(name: str, body: InferenceRequest, loader: Loader) -> InferenceResponse:
+    return await dataplane.infer(loader, name, body)
