@@ -1,0 +1,137 @@
+"""The layers above the Debian base: third-party packages, model artifacts, app code.
+
+Each function computes its layer's input key first and returns the cached blob when nothing
+changed, so a rebuild after an app-only edit redoes one small tar.
+"""
+
+from __future__ import annotations
+
+import compileall
+import hashlib
+import os
+import py_compile
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from tools.errors import UserError
+from tools.oci import cache
+
+# Debian's python3.11 puts this on sys.path (site.py), so packages need no PYTHONPATH entry.
+SITE_PACKAGES = "usr/local/lib/python3.11/dist-packages"
+APP_ROOT = "app"
+_TESTS = re.compile(r"[/\\]tests?[/\\]")
+_CODE = cache.input_key(*(Path(__file__).parent.joinpath(f).read_text() for f in ("layers.py", "tarball.py")))
+
+
+def tree_key(root: Path) -> str:
+    """sha256 over every relative path, mode bit and content under ``root``."""
+    sha = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            sha.update(f"{path.relative_to(root).as_posix()}\0{os.access(path, os.X_OK)}\0".encode())
+            sha.update(path.read_bytes())
+    return sha.hexdigest()
+
+
+def _cached_or_build(key: str, step, build) -> cache.LayerBlob:
+    blob = cache.cached_layer(key)
+    if blob is not None:
+        step["status"] = "cached"
+    else:
+        with tempfile.TemporaryDirectory(prefix="servectl-layer-") as tmp:
+            build(Path(tmp))
+            blob = cache.store_layer(key, Path(tmp))
+        step["status"] = "built"
+    step["bytes"] = blob.size
+    return blob
+
+
+def pip_layer(lock: Path, step) -> cache.LayerBlob:
+    """``pip install --require-hashes --only-binary :all: --no-deps --target`` of a hash lock."""
+    if sys.version_info[:2] != (3, 11):
+        raise UserError(f"the image's Python is 3.11; run the builder with Python 3.11, not {sys.version}")
+    try:
+        lock_text = lock.read_text()
+    except FileNotFoundError:
+        raise UserError("requirements lock not found", file=lock) from None
+    if "--hash=sha256:" not in lock_text:
+        raise UserError("not a hash-locked requirements file (no --hash=sha256: entries)", file=lock)
+
+    def build(root: Path) -> None:
+        target = root / SITE_PACKAGES
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--require-hashes",
+            "--only-binary",
+            ":all:",
+            "--no-deps",
+            "--no-cache-dir",
+            "--no-compile",
+            "--no-warn-script-location",
+            "--disable-pip-version-check",
+            "--quiet",
+            "--target",
+            str(target),
+            "-r",
+            str(lock),
+        ]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            tail = " | ".join(result.stderr.strip().splitlines()[-3:])
+            raise UserError(f"pip install of the lock failed: {tail}", file=lock)
+        # Console scripts' shebangs name the build host's interpreter: useless in the image.
+        shutil.rmtree(target / "bin", ignore_errors=True)
+        for pycache in list(target.rglob("__pycache__")):
+            shutil.rmtree(pycache)
+        # Hash-checked .pyc (no mtimes inside, so reproducible; the root fs is read-only at run
+        # time so Python could not write them there). Test directories are left uncompiled.
+        compileall.compile_dir(
+            target,
+            ddir=f"/{SITE_PACKAGES}",
+            quiet=2,
+            workers=0,
+            rx=_TESTS,
+            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+        )
+
+    key = cache.input_key("pip", lock_text, sys.implementation.cache_tag, _CODE)
+    return _cached_or_build(key, step, build)
+
+
+def artifacts_layer(destination: str, source_dir: Path, step) -> cache.LayerBlob:
+    """The files of a model_artifacts output under ``destination`` (e.g. /models/yolo)."""
+
+    def build(root: Path) -> None:
+        target = root / destination.strip("/")
+        shutil.copytree(source_dir, target, ignore=shutil.ignore_patterns(".key", "__pycache__"))
+
+    key = cache.input_key("artifacts", destination, tree_key(source_dir), _CODE)
+    return _cached_or_build(key, step, build)
+
+
+def app_layer(files: list[Path], repo_root: Path, step) -> cache.LayerBlob:
+    """The app's own files, at their repo paths under /app (imports are rooted at the repo root)."""
+    relative = sorted({f.relative_to(repo_root).as_posix() for f in files})
+    sha = hashlib.sha256()
+    for rel in relative:
+        path = repo_root / rel
+        sha.update(f"{rel}\0{os.access(path, os.X_OK)}\0".encode())
+        sha.update(path.read_bytes())
+
+    def build(root: Path) -> None:
+        for rel in relative:
+            target = root / APP_ROOT / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(repo_root / rel, target)
+
+    key = cache.input_key("app", sha.hexdigest(), _CODE)
+    return _cached_or_build(key, step, build)
