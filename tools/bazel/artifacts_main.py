@@ -1,0 +1,44 @@
+"""The action behind Bazel's ``model_artifacts`` rule: ``artifacts_main --module M --out DIR``.
+
+Imports ``M`` and calls ``M.build(DIR)``, the same contract ``python -m tools artifacts`` uses
+(tools/artifacts/__init__.py), minus the cache: under Bazel the action cache decides when to rerun.
+Kept free of the rest of ``tools`` (no starlark, no YAML) so the wrapper adds nothing to the action's
+inputs beyond the module and its deps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+
+def run(module_name: str, out_dir: Path) -> int:
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        print(f"error: {module_name}: cannot import ({error}); is it in the target's deps?", file=sys.stderr)
+        return 2
+    build = getattr(module, "build", None)
+    if not callable(build):
+        print(f"error: {module_name}: has no build(out_dir) function", file=sys.stderr)
+        return 2
+    out_dir.mkdir(parents=True, exist_ok=True)
+    build(out_dir)
+    if not any(out_dir.iterdir()):
+        print(f"error: {module_name}.build() wrote nothing into {out_dir}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--module", required=True, help="dotted module name with build(out_dir)")
+    parser.add_argument("--out", required=True, type=Path, help="directory to fill")
+    args = parser.parse_args(argv)
+    return run(args.module, args.out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
