@@ -53,6 +53,7 @@ def store_layer(key: str, root: Path) -> LayerBlob:
     os.close(fd)
     try:
         written = write_layer(root, Path(tmp))
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; blobs are public content
         final = blob_path(written.digest)
         os.replace(tmp, final)
     finally:

@@ -2,7 +2,7 @@
 
 What makes it byte-for-byte stable (the rules rules_oci and distroless follow): entries sorted by
 path, PAX format, mtime/uid/gid 0, empty uname/gname, modes normalised (0755 dirs and executables,
-0644 other files; the sticky bit kept so /tmp stays 1777), and a gzip header with mtime 0 and no
+0644 other files; sticky directories such as /tmp 1777), and a gzip header with mtime 0 and no
 file name. The layer's diff_id (sha256 of the uncompressed tar) is hashed while writing.
 """
 
@@ -52,7 +52,8 @@ class _HashingWriter:
 
 def _normalised_mode(st: os.stat_result) -> int:
     if stat.S_ISDIR(st.st_mode):
-        return 0o755 | (st.st_mode & stat.S_ISVTX)
+        # A sticky directory is a shared scratch dir (/tmp): everyone may write, only owners delete.
+        return 0o1777 if st.st_mode & stat.S_ISVTX else 0o755
     return 0o755 if st.st_mode & 0o111 else 0o644
 
 

@@ -1,0 +1,56 @@
+"""Shared fixtures: a private build dir (with the real .debs reused), a copy of the test image's
+package to edit, and a real throwaway docker-registry on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+from tools.oci import registry
+from tools.oci.tests.helpers import HELLO
+from tools.paths import REPO_ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def build_dir(tmp_path_factory) -> Path:
+    """CF_BUILD_DIR for the whole session; verified .debs already downloaded are reused (they are
+    checked against the lock's sha256 by name), everything else starts empty."""
+    path = tmp_path_factory.mktemp("build")
+    real_debs = REPO_ROOT / ".build" / "cache" / "debs"
+    if real_debs.is_dir():
+        shutil.copytree(real_debs, path / "cache" / "debs", copy_function=os.link)
+    old = os.environ.get("CF_BUILD_DIR")
+    os.environ["CF_BUILD_DIR"] = str(path)
+    yield path
+    if old is None:
+        del os.environ["CF_BUILD_DIR"]
+    else:
+        os.environ["CF_BUILD_DIR"] = old
+
+
+@pytest.fixture(scope="session")
+def repo_copy(tmp_path_factory) -> Path:
+    """A repo root holding the Debian lock and the hello package, safe to edit."""
+    root = tmp_path_factory.mktemp("repo")
+    shutil.copytree(REPO_ROOT / "third_party" / "debian", root / "third_party" / "debian")
+    shutil.copytree(REPO_ROOT / HELLO, root / HELLO, ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+@pytest.fixture(scope="session")
+def local_registry(tmp_path_factory):
+    """A real docker-registry (Debian's distribution 2.8) on a free port, stopped at the end."""
+    state_dir = tmp_path_factory.mktemp("registry")
+    state = registry.start(free_port(), state_dir=state_dir)
+    yield state
+    registry.stop(state_dir=state_dir)
