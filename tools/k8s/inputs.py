@@ -1,0 +1,95 @@
+"""Everything one model's manifests are rendered from, loaded and checked once, and its labels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tools.errors import UserError
+from tools.k8s.environments import Environment, ModelEnvironment, environments_dir, load_environment
+from tools.k8s.specs import ModelSpec, PlatformSpec, RuntimeSpec, load_model, load_platform, load_runtime
+from tools.paths import REPO_ROOT
+
+NAME = "app.kubernetes.io/name"
+INSTANCE = "app.kubernetes.io/instance"
+PART_OF = "app.kubernetes.io/part-of"
+VERSION = "app.kubernetes.io/version"
+MANAGED_BY = "app.kubernetes.io/managed-by"
+COMPONENT = "app.kubernetes.io/component"
+
+
+@dataclass(frozen=True)
+class RenderInputs:
+    model: ModelSpec
+    runtime: RuntimeSpec
+    env: Environment
+    platform: PlatformSpec
+    root: Path
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def namespace(self) -> str:
+        return self.env.namespace
+
+    @property
+    def placement(self) -> ModelEnvironment:
+        """This model's entry in the environment: replicas, resources, GPUs, scheduling."""
+        return self.env.models[self.model.name]
+
+    @property
+    def gpu_resource(self) -> str | None:
+        return self.env.gpu_resource(self.model.name)
+
+    def selector(self) -> dict[str, str]:
+        """The labels that pick this model's pods; never changes, because selectors are immutable."""
+        return {NAME: self.model.name, INSTANCE: self.model.name}
+
+    def labels(self) -> dict[str, str]:
+        """Every object of this model carries these; apply prunes and status finds objects by them."""
+        return {
+            **self.selector(),
+            PART_OF: self.platform.partOf,
+            VERSION: self.model.version,
+            MANAGED_BY: self.platform.managedBy,
+            COMPONENT: "model-server",
+        }
+
+    def platform_labels(self) -> dict[str, str]:
+        """The shared objects (namespace, RBAC) are their own instance, so pruning a model spares them."""
+        return {
+            NAME: self.platform.partOf,
+            INSTANCE: self.platform.partOf,
+            PART_OF: self.platform.partOf,
+            VERSION: self.platform.version,
+            MANAGED_BY: self.platform.managedBy,
+            COMPONENT: "platform",
+        }
+
+    def metadata(self, name: str, *, namespaced: bool = True) -> dict:
+        meta: dict = {"name": name}
+        if namespaced:
+            meta["namespace"] = self.namespace
+        meta["labels"] = self.labels()
+        return meta
+
+
+def load_inputs(model: str, env: str, *, root: Path = REPO_ROOT) -> RenderInputs:
+    """Loads and cross-checks model.yaml, its runtime.yaml, the environment and platform.yaml."""
+    model_spec = load_model(model, root)
+    environment = load_environment(env, root)
+    if model not in environment.models:
+        raise UserError(
+            f"environment {env!r} has no entry for model {model!r}",
+            file=environments_dir(root) / f"{env}.yaml",
+            field=f"models.{model}",
+        )
+    return RenderInputs(
+        model=model_spec,
+        runtime=load_runtime(model_spec.runtime, root),
+        env=environment,
+        platform=load_platform(root),
+        root=root,
+    )

@@ -1,0 +1,106 @@
+"""String types for the platform's data files, each with the one shape Kubernetes accepts.
+
+Manifests are built as dicts and dumped with ``yaml.safe_dump``, so no value can break the YAML
+structure; these types still refuse anything that is not a plain name, label, quantity or path,
+because the same values reach podman, kubeconfig contexts and registry URLs, and a newline or a
+``{`` in an environment file is always a mistake worth naming. Each message says what was expected.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Annotated
+
+from lightkube.utils.quantity import parse_quantity
+from pydantic import AfterValidator, Field
+
+# Characters that would start YAML structure or split a value if the text were ever templated.
+_UNSAFE = re.compile(r"[\s{}\[\]#&*!|>'\"%@`\\]")
+# The only placeholders runtime.yaml may use; they are replaced by validated names.
+PLACEHOLDERS = ("{model}", "{version}")
+
+
+def _without_placeholders(value: str) -> str:
+    for placeholder in PLACEHOLDERS:
+        value = value.replace(placeholder, "x")
+    return value
+
+
+def _matching(pattern: str, what: str, *, max_length: int = 253, placeholders: bool = False):
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        plain = _without_placeholders(value) if placeholders else value
+        bad = _UNSAFE.search(plain)
+        if bad:
+            raise ValueError(f"{what} {value!r} contains {bad.group()!r}, which is never allowed here")
+        if len(value) > max_length:
+            raise ValueError(f"{what} {value!r} is longer than {max_length} characters")
+        if not compiled.fullmatch(plain):
+            raise ValueError(f"{what} {value!r} is not valid (expected {pattern})")
+        return value
+
+    return AfterValidator(check)
+
+
+def _quantity(value: str) -> str:
+    if _UNSAFE.search(value):
+        raise ValueError(f"quantity {value!r} contains a space or a YAML character")
+    try:
+        amount = parse_quantity(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a Kubernetes quantity (e.g. 500m, 2, 1Gi)") from None
+    if amount is None or amount <= Decimal(0):
+        raise ValueError(f"quantity {value!r} must be greater than zero")
+    return value
+
+
+_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_DNS_SUBDOMAIN = rf"{_DNS_LABEL}(\.{_DNS_LABEL})*"
+_LABEL_NAME = r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)"
+_IPV4 = r"\d{1,3}(\.\d{1,3}){3}"
+
+# An object or port name: DNS-1123 label (Kubernetes' rule for namespaces, Services, models).
+DnsLabel = Annotated[str, _matching(_DNS_LABEL, "name", max_length=63)]
+# A port name: an IANA service name (lowercase, at most 15 characters).
+PortName = Annotated[str, _matching(_DNS_LABEL, "port name", max_length=15)]
+# A label or node-selector key: optional DNS-subdomain prefix, then a name.
+LabelKey = Annotated[str, _matching(rf"({_DNS_SUBDOMAIN}/)?{_LABEL_NAME}", "label key")]
+# A label value: empty or a name of at most 63 characters.
+LabelValue = Annotated[str, _matching(rf"{_LABEL_NAME}?", "label value", max_length=63)]
+# A Kubernetes resource quantity (CPU, memory), checked by lightkube's parser; always positive.
+Quantity = Annotated[str, AfterValidator(_quantity)]
+# host[:port][/path] of an OCI registry: a DNS name or IPv4 address, no scheme, tag or digest.
+Registry = Annotated[
+    str,
+    _matching(
+        rf"({_DNS_SUBDOMAIN}|{_IPV4})(:\d{{1,5}})?(/[a-z0-9]+([._-][a-z0-9]+)*)*",
+        "registry (host[:port][/path], without a scheme, tag or digest)",
+    ),
+]
+# A kubeconfig context name (kubectl allows more, but these are what clusters are named).
+ContextName = Annotated[str, _matching(r"[A-Za-z0-9][A-Za-z0-9._:/-]*", "kubeconfig context")]
+# An absolute path inside a container; ``{model}`` may stand for the model's name.
+ContainerPath = Annotated[str, _matching(r"(/[A-Za-z0-9._-]+)+/?", "container path", placeholders=True)]
+# An HTTP path for probes and scraping; ``{model}`` may stand for the model's name.
+HttpPath = Annotated[str, _matching(r"/[A-Za-z0-9._~/:-]*", "HTTP path", placeholders=True)]
+# A container command-line word or environment value: printable, no spaces or YAML characters.
+Word = Annotated[
+    str, _matching(r"[A-Za-z0-9._:/=+,-]*", "command word or value", max_length=1024, placeholders=True)
+]
+# An environment variable name.
+EnvName = Annotated[str, _matching(r"[A-Z_][A-Z0-9_]*", "environment variable name", max_length=128)]
+# A Python module path (for runtime hooks such as ``runtimes.triton.deploy_config``).
+ModulePath = Annotated[str, _matching(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*", "module path")]
+# A file name inside a ConfigMap.
+ConfigKey = Annotated[str, _matching(r"[-._A-Za-z0-9]+", "config file name")]
+# A port number a server may listen on.
+PortNumber = Annotated[int, Field(ge=1, le=65535)]
+# A port on the host for the local runner: unprivileged only.
+HostPort = Annotated[int, Field(ge=1024, le=65535)]
+
+
+def expand(text: str, *, model: str, version: str) -> str:
+    """Fills runtime.yaml's placeholders; both values are already validated names."""
+    return text.replace("{model}", model).replace("{version}", version)
