@@ -1,0 +1,105 @@
+"""Starts the real server (``python -m runtimes.fastapi``) on a free loopback port, for tests.
+
+Used by the runtime's tests and by every model served on this runtime (models/yolo/tests).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from tools.paths import REPO_ROOT
+
+# Variables the server reads; cleared from the inherited environment so only the test's count.
+SERVER_VARIABLES = ("MODEL_", "SERVER_")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class ServerProcess:
+    process: subprocess.Popen
+    port: int
+    log_path: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self, timeout: float = 60.0) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=timeout)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_until(self, path: str, status: int = 200, timeout: float = 60.0) -> None:
+        """Polls ``path`` until it answers ``status``; fails with the server's log otherwise."""
+        deadline = time.monotonic() + timeout
+        with self.client(timeout=5) as client:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise AssertionError(f"server exited with {self.process.returncode}:\n{self.log()}")
+                try:
+                    if client.get(path).status_code == status:
+                        return
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.05)
+        raise AssertionError(f"{path} did not answer {status} within {timeout} s:\n{self.log()}")
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM, as the kubelet sends; returns the exit code (killing it if it hangs)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                raise AssertionError(f"server ignored SIGTERM for {timeout} s:\n{self.log()}") from None
+        return self.process.returncode
+
+
+def server_environment(settings: dict[str, str], port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(SERVER_VARIABLES)}
+    env.update({"SERVER_HOST": "127.0.0.1", "SERVER_PORT": str(port), **settings})
+    return env
+
+
+@contextmanager
+def running_server(
+    settings: dict[str, str], log_dir: Path, *, wait_for: str | None = "/health", **popen
+) -> Iterator[ServerProcess]:
+    """Runs the server with ``settings`` (MODEL_*/SERVER_* variables) until the block ends."""
+    port = free_port()
+    log_path = log_dir / f"server-{port}.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "runtimes.fastapi"],
+            cwd=REPO_ROOT,
+            env=server_environment(settings, port),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            **popen,
+        )
+    server = ServerProcess(process, port, log_path)
+    try:
+        if wait_for:
+            server.wait_until(wait_for)
+        yield server
+    finally:
+        server.stop()
