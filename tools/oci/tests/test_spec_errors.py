@@ -11,7 +11,10 @@ from tools.errors import UserError
 from tools.oci.builder import build_image
 from tools.oci.debian import fetch_deb
 
-GOOD = """
+LOAD = 'load("//tools/oci:defs.bzl", "py_image")\n'
+GOOD = (
+    LOAD
+    + """
 py_image(
     name = "image",
     base = "//third_party/debian:python311",
@@ -19,6 +22,7 @@ py_image(
     {extra}
 )
 """
+)
 
 
 def _package(root: Path, extra: str) -> str:
@@ -32,7 +36,7 @@ def _package(root: Path, extra: str) -> str:
     ("extra", "field", "message"),
     [
         ('user = "0:0",', "user", "non-root"),
-        ('exposed_ports = ["http"],', "exposed_ports.0", "PORT"),
+        ('exposed_ports = ["http"],', "exposed_ports", "PORT"),
         ('artifacts = {"models": "//x:y"},', "artifacts", "absolute"),
         ('colour = "blue",', "colour", "Extra inputs"),
         ('srcs = ["missing.py"],', None, "no such target or file"),
