@@ -55,7 +55,7 @@ def test_a_base_pulled_by_digest_says_only_bazel_builds_it(tmp_path):
     pkg = tmp_path / "remote"
     pkg.mkdir()
     (pkg / "BUILD.bazel").write_text(
-        'py_image(name = "image", base = "@tensorflow_serving_gpu", entrypoint = ["x"])'
+        LOAD + 'py_image(name = "image", base = "@tensorflow_serving_gpu", entrypoint = ["x"])'
     )
     with pytest.raises(UserError, match="only Bazel can build //remote:image") as caught:
         build_image("//remote:image", root=tmp_path)
