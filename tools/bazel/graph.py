@@ -1,0 +1,229 @@
+"""The static check of the Bazel graph: what `bazel build //...` would reject, found without Bazel.
+
+    python -m tools.bazel.graph [ROOT]     # prints one line per problem, exit 1 if any
+
+Checks (each problem names the file, the target and the attribute):
+  - every BUILD and .bzl file evaluates, with our macros expanded for real;
+  - every rule call uses only attributes the pinned rule version has (rule_attrs/*.json);
+  - every label resolves: a target or file in an existing package, a declared external repo, a
+    package that is in the pip hub's lock file;
+  - MODULE.bazel: versions equal to what the attribute lists were read at, pip hubs and base
+    images declared and use_repo'd, lock files present, images pinned by digest;
+  - every model package exposes the targets the platform promises.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+from tools.bazel.module_file import ModuleFile, read_module_file
+from tools.bazel.rule_specs import RuleSpecs, load_rule_specs
+from tools.bazel.workspace import Problem, Workspace, split_label
+
+PIP_EXTENSION = "@rules_python//python/extensions:pip.bzl%pip"
+OCI_EXTENSION = "@rules_oci//oci:extensions.bzl%oci"
+PYTHON_EXTENSION = "@rules_python//python/extensions:python.bzl%python"
+REQUIRED_HUBS = ("pypi_fastapi", "pypi_tfserving", "pypi_tools", "pypi_triton")
+PYTHON_VERSION = "3.11"
+ENVIRONMENTS = ("local", "staging", "prod")
+DEPLOY_VERBS = ("resolve", "diff", "apply", "delete", "status")
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_LOCK_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==", re.MULTILINE)
+
+
+def normalize(name: str) -> str:
+    """A distribution name as rules_python's hub names its package: lower case, `_` separated."""
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def check_module(module: ModuleFile, specs: RuleSpecs, root: Path) -> list[Problem]:
+    file = "MODULE.bazel"
+    problems = [Problem(file, message) for message in module.problems]
+    deps = {attrs["name"]: attrs["version"] for attrs in module.bazel_deps.values()}
+    for repo, version in specs.versions.items():
+        if repo not in deps:
+            problems.append(Problem(file, f"no bazel_dep on {repo} (rule_attrs/ describe {repo} {version})"))
+        elif deps[repo] != version:
+            problems.append(
+                Problem(file, f"bazel_dep {repo} is {deps[repo]} but rule_attrs/ were read at {version}")
+            )
+    for name, version in deps.items():
+        if not version:
+            problems.append(Problem(file, f"bazel_dep {name} has no version"))
+
+    made: dict[str, set[str]] = {}
+    for tag in module.tags:
+        if tag.extension == PIP_EXTENSION and tag.name == "parse":
+            hub = tag.attrs.get("hub_name", "")
+            made.setdefault(tag.extension, set()).add(hub)
+            lock = tag.attrs.get("requirements_lock", "")
+            parts = split_label(lock, "")
+            lock_path = root / parts[1] / parts[2] if parts and not parts[0] else None
+            if lock_path is None or not lock_path.is_file():
+                problems.append(Problem(file, f"pip hub {hub}: requirements_lock {lock!r} does not exist"))
+            if tag.attrs.get("python_version") != PYTHON_VERSION:
+                problems.append(Problem(file, f"pip hub {hub}: python_version must be {PYTHON_VERSION}"))
+        elif tag.extension == OCI_EXTENSION and tag.name == "pull":
+            name = tag.attrs.get("name", "")
+            made.setdefault(tag.extension, set()).add(name)
+            for platform in tag.attrs.get("platforms", []):
+                made[tag.extension].add("_".join([name, *platform.split("/")]))
+            if not _DIGEST.match(tag.attrs.get("digest", "")):
+                problems.append(Problem(file, f"oci.pull {name}: must be pinned by digest (sha256:<64 hex>)"))
+            if "tag" in tag.attrs:
+                problems.append(Problem(file, f"oci.pull {name}: pull by digest only, drop tag"))
+        elif (
+            tag.extension == PYTHON_EXTENSION
+            and tag.name == "toolchain"
+            and tag.attrs.get("python_version") != PYTHON_VERSION
+        ):
+            problems.append(Problem(file, f"python.toolchain must be {PYTHON_VERSION}"))
+    for hub in REQUIRED_HUBS:
+        if hub not in made.get(PIP_EXTENSION, set()):
+            problems.append(Problem(file, f"no pip.parse(hub_name = {hub!r})"))
+    for extension, names in made.items():
+        used = set(module.use_repos.get(extension, []))
+        for name in sorted(names - used):
+            problems.append(Problem(file, f"{name} is made by {extension} but not in its use_repo()"))
+        for name in sorted(used - names):
+            problems.append(Problem(file, f"use_repo() names {name}, which no tag of {extension} makes"))
+    return problems
+
+
+class LockIndex:
+    """Which packages each pip hub can provide, read from its lock file."""
+
+    def __init__(self, root: Path, module: ModuleFile):
+        self.locks: dict[str, Path] = {}
+        self._packages: dict[str, set[str] | None] = {}
+        for tag in module.tags:
+            if tag.extension == PIP_EXTENSION and tag.name == "parse":
+                parts = split_label(tag.attrs.get("requirements_lock", ""), "")
+                if parts:
+                    self.locks[tag.attrs.get("hub_name", "")] = root / parts[1] / parts[2]
+
+    def packages(self, hub: str) -> set[str] | None:
+        if hub not in self._packages:
+            lock = self.locks.get(hub)
+            if lock is None or not lock.is_file():
+                self._packages[hub] = None
+            else:
+                text = lock.read_text(encoding="utf-8")
+                self._packages[hub] = {normalize(m[1]) for m in _LOCK_LINE.finditer(text)}
+        return self._packages[hub]
+
+
+def _label_values(kind: str, value) -> list[str]:
+    if kind in ("label", "label_or_value"):
+        return [value] if isinstance(value, str) and value else []
+    if kind == "label_list":
+        return [v for v in value or [] if isinstance(v, str)]
+    if kind == "label_keys":
+        return [k for k in (value or {}) if isinstance(k, str)]
+    if kind == "label_values":
+        return [v for v in (value or {}).values() if isinstance(v, str)]
+    return []
+
+
+def check_labels(workspace: Workspace, locks: LockIndex) -> list[Problem]:
+    problems = []
+    for package in workspace.packages.values():
+        build = str(package.build_file.relative_to(workspace.root))
+        for target in package.targets.values():
+            if target.name != target.attrs.get("name"):
+                continue  # a derived target (":image.digest"): its attributes are its maker's
+            for attribute, kind in target.spec.attrs.items():
+                for text in _label_values(kind, target.attrs.get(attribute)):
+                    message = _resolve(workspace, locks, text, package.name)
+                    if message:
+                        problems.append(Problem(build, f"{text!r}: {message}", target.name, attribute))
+    for bzl, rule, attribute, label in workspace.label_defaults:
+        message = _resolve(workspace, locks, label, "")
+        if message:
+            problems.append(Problem(bzl, f"default {label!r}: {message}", rule, attribute))
+    return problems
+
+
+def _resolve(workspace: Workspace, locks: LockIndex, text: str, package: str) -> str | None:
+    parts = split_label(text, package)
+    if parts is None:
+        return "not a label"
+    repo, pkg, name = parts
+    if repo:
+        if repo.startswith("@"):
+            return None  # a canonical @@ label: outside what this check can see
+        if repo not in workspace.declared_repos:
+            return f"@{repo} is not declared in MODULE.bazel (bazel_dep or use_repo)"
+        if repo in locks.locks:
+            available = locks.packages(repo)
+            if available is None:
+                return f"the lock file of @{repo} ({locks.locks[repo].name}) does not exist"
+            if normalize(pkg) not in available:
+                return f"{pkg!r} is not in @{repo}'s lock file {locks.locks[repo].name}"
+        return None
+    if pkg not in workspace.packages:
+        return f"no package //{pkg} (no BUILD file there, or it is in .bazelignore)"
+    target_package = workspace.packages[pkg]
+    if name in target_package.targets or name in target_package.outputs:
+        return None
+    rel = f"{pkg}/{name}" if pkg else name
+    if (workspace.root / rel).exists() and workspace.package_of_path(rel) == pkg:
+        return None
+    if not target_package.evaluated:
+        return f"//{pkg} did not evaluate, so :{name} cannot be found (see its own error)"
+    return f"no target or file {name!r} in //{pkg}"
+
+
+def check_models(workspace: Workspace) -> list[Problem]:
+    """Every models/<m> package has an image, its push, artifacts and the deploy targets."""
+    problems = []
+    for name, package in sorted(workspace.packages.items()):
+        if not re.fullmatch(r"models/[^/]+", name):
+            continue
+        build = str(package.build_file.relative_to(workspace.root))
+        if not package.evaluated:
+            continue  # its evaluation error is already reported; listing every target adds noise
+        targets = package.targets
+        promised = ["image", "image.push", "image.digest", "deploy.apply", "deploy.resolve"]
+        promised += [f"deploy.{env}.{verb}" for env in ENVIRONMENTS for verb in DEPLOY_VERBS]
+        for wanted in promised:
+            if wanted not in targets:
+                problems.append(Problem(build, f"missing promised target :{wanted}"))
+        if not any(t.kind == "model_artifacts_rule" for t in targets.values()):
+            problems.append(Problem(build, "no model_artifacts target (weights / exported model)"))
+    return problems
+
+
+def check_repo(
+    root: Path, specs: RuleSpecs | None = None, *, check_model_packages: bool = True
+) -> list[Problem]:
+    """Every problem of the repo at `root`; an empty list means the graph is sound."""
+    specs = specs or load_rule_specs()
+    module_path = root / "MODULE.bazel"
+    if not module_path.is_file():
+        return [Problem("MODULE.bazel", "file not found")]
+    module = read_module_file(module_path, specs.extensions)
+    problems = check_module(module, specs, root)
+    workspace = Workspace(root, specs, module.repos)
+    workspace.evaluate()
+    problems += workspace.problems
+    problems += check_labels(workspace, LockIndex(root, module))
+    if check_model_packages:
+        problems += check_models(workspace)
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    root = Path(argv[0]).resolve() if argv else Path(__file__).resolve().parents[2]
+    problems = check_repo(root)
+    for problem in problems:
+        print(problem)
+    print(f"{len(problems)} problem(s) in the Bazel graph of {root}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""The Starlark graph check: sound on the real repo, and precise on each broken fixture."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tools.bazel.graph import check_repo, main
+from tools.bazel.tests.conftest import TESTDATA
+from tools.bazel.workspace import Workspace
+from tools.paths import REPO_ROOT
+
+BROKEN_CASES = sorted(p.name for p in TESTDATA.iterdir() if p.name.startswith("broken_"))
+
+
+def test_the_repo_graph_is_sound():
+    problems = check_repo(REPO_ROOT)
+    assert not problems, "\n".join(str(p) for p in problems)
+
+
+def test_good_fixture_has_no_problem(fixture_repo):
+    root = fixture_repo("good")
+    assert [str(p) for p in check_repo(root)] == []
+
+
+def test_good_fixture_expands_the_real_macros(fixture_repo):
+    from tools.bazel.module_file import read_module_file
+    from tools.bazel.rule_specs import load_rule_specs
+
+    root = fixture_repo("good")
+    specs = load_rule_specs()
+    workspace = Workspace(root, specs, read_module_file(root / "MODULE.bazel", specs.extensions).repos)
+    workspace.evaluate()
+    targets = workspace.packages["models/demo"].targets
+    apply = targets["deploy.prod.apply"]
+    assert apply.kind == "deploy_runner"
+    assert apply.attrs["image_digests"] == {":image.digest": "//models/demo:image"}
+    assert apply.attrs["data"] == ["model.yaml", "//runtimes/demo:runtime.yaml", "//:platform_data"]
+    # delete and status act on what is deployed: no image digests, so no image build.
+    assert targets["deploy.prod.delete"].attrs["image_digests"] == {}
+    assert targets["deploy.apply"].attrs["actual"] == ":deploy.local.apply"
+    builder = targets["weights_builder"]
+    assert builder.kind == "py_binary" and builder.attrs["main"] == "//tools/bazel:artifacts_main.py"
+    assert targets["weights"].attrs["builder"] == ":weights_builder"
+
+
+@pytest.mark.parametrize("case", BROKEN_CASES)
+def test_broken_fixture_is_reported_exactly(fixture_repo, case):
+    root = fixture_repo("good", case)
+    expected = (TESTDATA / case / "expected.txt").read_text(encoding="utf-8").splitlines()
+    assert [str(p) for p in check_repo(root)] == expected
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+MODULE_CASES = {
+    "tag_instead_of_digest": (
+        'digest = "sha256:551599c0812bb706121410a71abda07f9920d25e6c66edf1ec07a375e49f5f90",',
+        'tag = "26.07-py3",',
+        [
+            "MODULE.bazel: oci.pull tritonserver_gpu: must be pinned by digest (sha256:<64 hex>)",
+            "MODULE.bazel: oci.pull tritonserver_gpu: pull by digest only, drop tag",
+        ],
+    ),
+    "version_not_what_attrs_were_read_at": (
+        'bazel_dep(name = "rules_oci", version = "2.3.2")',
+        'bazel_dep(name = "rules_oci", version = "2.2.6")',
+        ["MODULE.bazel: bazel_dep rules_oci is 2.2.6 but rule_attrs/ were read at 2.3.2"],
+    ),
+    "hub_not_in_use_repo": (
+        'use_repo(pip, "pypi_fastapi", "pypi_tfserving", "pypi_tools", "pypi_triton")',
+        'use_repo(pip, "pypi_fastapi", "pypi_tfserving", "pypi_tools")',
+        [
+            "MODULE.bazel: pypi_triton is made by @rules_python//python/extensions:pip.bzl%pip "
+            "but not in its use_repo()"
+        ],
+    ),
+    "unknown_tag_attribute": (
+        'hub_name = "pypi_triton",',
+        'hub_name = "pypi_triton",\n    requirements = "x",',
+        [
+            "MODULE.bazel: @rules_python//python/extensions:pip.bzl%pip tag parse(): "
+            "unknown attribute 'requirements'"
+        ],
+    ),
+    "missing_lock": (
+        '"//third_party/python:requirements_triton.lock"',
+        '"//third_party/python:requirements_trition.lock"',
+        [
+            "MODULE.bazel: pip hub pypi_triton: requirements_lock "
+            "'//third_party/python:requirements_trition.lock' does not exist"
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MODULE_CASES))
+def test_broken_module_file_is_reported(fixture_repo, case):
+    old, new, expected = MODULE_CASES[case]
+    root = fixture_repo("good")
+    _edit(root / "MODULE.bazel", old, new)
+    assert [str(p) for p in check_repo(root)] == expected
+
+
+def test_cli_prints_problems_and_exits_1(fixture_repo, capsys):
+    root = fixture_repo("good", "broken_label")
+    assert main([str(root)]) == 1
+    out = capsys.readouterr()
+    assert "':demoo': no target or file 'demoo' in //models/demo" in out.out
+    assert "1 problem(s)" in out.err
+    assert main([str(fixture_repo("good"))]) == 0
