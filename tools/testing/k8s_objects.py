@@ -6,8 +6,10 @@ to read in a test. They carry the labels apply prunes by.
 
 The test API server is v1.20 (the newest buildable here): it has no autoscaling/v2 (1.23) and no
 policy/v1 (1.21). ``for_kubernetes_1_20`` rewrites those two to autoscaling/v2beta2 and
-policy/v1beta1, whose fields are the same for what we render. It is for tests only: production
-manifests keep the current versions and a 1.20 cluster rejects them with a clear error.
+policy/v1beta1, whose fields are the same for what we render. ``crd_for_kubernetes_1_20`` drops the
+``default: ""`` entries of a CRD schema, which v1.20 rejects (it reads them as null: "must be of
+type string"), as the Prometheus Operator's ServiceMonitor CRD has. Both are for tests only:
+production manifests keep the current versions and a 1.20 cluster rejects them with a clear error.
 """
 
 from __future__ import annotations
@@ -32,6 +34,19 @@ def for_kubernetes_1_20(objects: list[dict]) -> list[dict]:
         obj["apiVersion"] = _V1_20.get((obj["apiVersion"], obj["kind"]), obj["apiVersion"])
         result.append(obj)
     return result
+
+
+def crd_for_kubernetes_1_20(crd: dict) -> dict:
+    """A copy of ``crd`` without empty-string schema defaults; everything else validates as before."""
+
+    def strip(node):
+        if isinstance(node, dict):
+            return {k: strip(v) for k, v in node.items() if not (k == "default" and v == "")}
+        if isinstance(node, list):
+            return [strip(v) for v in node]
+        return node
+
+    return strip(crd)
 
 
 def labels(model: str, **extra: str) -> dict[str, str]:
