@@ -113,8 +113,7 @@ def _stamp_labels(spec: ImageSpec, label: Label, stamp: bool) -> tuple[dict, str
 
 def _resolve_base(spec: ImageSpec, target: Target, root: Path, stamp: bool, progress: Progress) -> _Base:
     build_file = _build_file(root, target.package)
-    base_label = Label.parse(spec.base, package=target.package)
-    if base_label.repo:
+    if spec.base.startswith("@"):
         raise UserError(
             f"base {spec.base!r} is an image pulled by digest in MODULE.bazel (oci.pull): only Bazel can "
             f"build {target.label} (bazel build {target.label}); the Python builder makes images on the "
@@ -122,6 +121,7 @@ def _resolve_base(spec: ImageSpec, target: Target, root: Path, stamp: bool, prog
             file=build_file,
             field="base",
         )
+    base_label = Label.parse(spec.base, package=target.package)
     base_target = read_target(base_label, root=root)
     if base_target.kind == "debian_base":
         lock = root / base_label.package / base_target.attrs.get("lock", "packages.lock.json")
