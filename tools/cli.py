@@ -29,6 +29,7 @@ VERBS = {
     "predict": "send a real input to a deployed model and print the answer",
     "registry": "start, stop or check the local OCI registry",
     "artifacts": "produce a model's artifacts (weights, exported models) into .build/artifacts",
+    "demo": "the main job: apply a model to `local`, wait until ready, send it a real input",
 }
 
 

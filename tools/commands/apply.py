@@ -1,15 +1,29 @@
-"""`servectl apply`: not implemented yet; filled in by its issue."""
+"""``servectl apply``: build, push, resolve and apply a model, then wait until it is ready."""
 
 from __future__ import annotations
 
 import argparse
 
-from tools.errors import UserError
+from tools.commands import _deploy_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("target", nargs="*", help="model name or image label")
+    _deploy_args.add_common(parser)
+    parser.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
+    parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for ready (300)")
+    parser.add_argument("--no-wait", action="store_true", help="do not wait for the rollout")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UserError("'apply' is not implemented yet")
+    from tools import deploy
+
+    target = _deploy_args.load(args)
+    deploy.apply(
+        target,
+        build=True,
+        dry_run=args.dry_run,
+        timeout=args.timeout,
+        wait=not args.no_wait,
+        kubeconfig=args.kubeconfig,
+    )
+    return 0

@@ -1,15 +1,24 @@
-"""`servectl delete`: not implemented yet; filled in by its issue."""
+"""``servectl delete``: remove exactly one model's objects from an environment."""
 
 from __future__ import annotations
 
 import argparse
 
-from tools.errors import UserError
+from tools.commands import _deploy_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("target", nargs="*", help="model name or image label")
+    _deploy_args.add_common(parser)
+    parser.add_argument("--dry-run", action="store_true", help="list what would be removed")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UserError("'delete' is not implemented yet")
+    from tools import deploy
+
+    target = _deploy_args.load(args)
+    removed = deploy.delete(target, kubeconfig=args.kubeconfig, dry_run=args.dry_run)
+    for line in removed:
+        print(line)
+    if not removed:
+        print(f"{target.model}: nothing deployed on {target.env.name}")
+    return 0

@@ -1,15 +1,21 @@
-"""`servectl diff`: not implemented yet; filled in by its issue."""
+"""``servectl diff``: what apply would change; exit 1 when something would (like kubectl diff)."""
 
 from __future__ import annotations
 
 import argparse
 
-from tools.errors import UserError
+from tools.commands import _deploy_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("target", nargs="*", help="model name or image label")
+    _deploy_args.add_common(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UserError("'diff' is not implemented yet")
+    from tools import deploy
+
+    changes = deploy.diff(_deploy_args.load(args), kubeconfig=args.kubeconfig)
+    if changes:
+        print(changes)
+        return 1
+    return 0

@@ -1,15 +1,19 @@
-"""`servectl status`: not implemented yet; filled in by its issue."""
+"""``servectl status``: ready replicas, running image digest and endpoint; exit 1 when not ready."""
 
 from __future__ import annotations
 
 import argparse
 
-from tools.errors import UserError
+from tools.commands import _deploy_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("target", nargs="*", help="model name or image label")
+    _deploy_args.add_common(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UserError("'status' is not implemented yet")
+    from tools import deploy
+
+    ready, lines = deploy.status(_deploy_args.load(args), kubeconfig=args.kubeconfig)
+    print("\n".join(lines))
+    return 0 if ready else 1

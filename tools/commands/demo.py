@@ -1,0 +1,38 @@
+"""``servectl demo``: the main job on `local`, end to end.
+
+Builds the model's image, pushes it to the local registry, resolves the manifests with its
+digest, runs them with podman, waits until ready, sends a real input and prints the answer and
+the image digest that answered. Run twice, the second run rebuilds nothing and changes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from tools.commands import predict
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", nargs="?", default="yolo", help="yolo (default) or gpt2")
+    parser.add_argument("--env", default="local", help=argparse.SUPPRESS)
+    parser.add_argument("--input", help="an image (yolo) or a prompt (gpt2)")
+    parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for ready (300)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tools import deploy
+
+    target = deploy.Deploy.load(args.model, args.env)
+    print(f"==> apply {args.model} to {args.env}")
+    deploy.apply(target, timeout=args.timeout)
+    print(f"==> predict with {args.model} on {args.env}")
+    ns = argparse.Namespace(
+        model=args.model,
+        env=args.env,
+        digest_file=[],
+        kubeconfig=None,
+        input=args.input,
+        url=None,
+        json=False,
+    )
+    return predict.run(ns)
