@@ -326,19 +326,12 @@ def test_sigterm_lets_the_in_flight_request_finish(tmp_path, bus_jpg):
         assert "Shutting down" in server.log()
 
 
-@pytest.mark.parametrize(
-    ("settings", "message"),
-    [
-        ({"MODEL_NAME": "toy"}, "MODEL_HANDLER: Field required"),
-        ({"MODEL_NAME": "toy", "MODEL_HANDLER": "no.such.module:Model"}, "cannot import 'no.such.module'"),
-        ({"MODEL_NAME": "toy", "MODEL_HANDLER": "runtimes.fastapi.errors:InvalidInput"}, "is not a runtimes"),
-        ({"MODEL_NAME": "toy", "MODEL_HANDLER": TOY_HANDLER, "SERVER_PORT": "http"}, "SERVER_PORT"),
-    ],
-)
-def test_bad_environment_exits_with_one_line(tmp_path, settings, message):
+def test_bad_environment_exits_with_one_line(tmp_path):
+    # The other ways the environment can be wrong are in test_settings.py, in-process.
+    settings = {"MODEL_NAME": "toy", "MODEL_HANDLER": "no.such.module:Model"}
     with running_server(settings, tmp_path, wait_for=None) as broken:
         assert broken.process.wait(30) == 2
-        assert message in broken.log()
+        assert "error: MODEL_HANDLER=no.such.module:Model: cannot import 'no.such.module'" in broken.log()
         assert "Traceback" not in broken.log()
 
 
