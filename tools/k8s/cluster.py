@@ -413,12 +413,8 @@ def _prepare(cluster: Cluster, objects: Sequence[Mapping]) -> list[_Object]:
     prepared = []
     for index, raw in enumerate(objects):
         where = f"objects[{index}]"
-        if not isinstance(raw, Mapping) or not isinstance(raw.get("metadata"), Mapping):
-            raise UserError("not a Kubernetes object (no metadata)", field=where)
+        api_version, kind, name = _identity(raw, where)
         body = deepcopy(dict(raw))
-        api_version, kind, name = body.get("apiVersion"), body.get("kind"), body["metadata"].get("name")
-        if not (api_version and kind and name):
-            raise UserError("every object needs apiVersion, kind and metadata.name", field=where)
         resource = cluster.resource(api_version, kind)
         if resource is None:
             raise UserError(
@@ -436,6 +432,16 @@ def _prepare(cluster: Cluster, objects: Sequence[Mapping]) -> list[_Object]:
     if duplicates:
         raise UserError(f"rendered twice: {', '.join(f'{k[1]}/{k[3]}' for k in sorted(duplicates))}")
     return sorted(prepared, key=lambda o: _order(o.kind))
+
+
+def _identity(raw, where: str) -> tuple[str, str, str]:
+    """(apiVersion, kind, name) of a rendered object, or a UserError naming its place in the list."""
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("metadata"), Mapping):
+        raise UserError("not a Kubernetes object (no metadata)", field=where)
+    api_version, kind, name = raw.get("apiVersion"), raw.get("kind"), raw["metadata"].get("name")
+    if not (api_version and kind and name):
+        raise UserError("every object needs apiVersion, kind and metadata.name", field=where)
+    return api_version, kind, name
 
 
 def _plan(cluster: Cluster, prepared: list[_Object], *, prune: bool, force: bool):
@@ -483,13 +489,17 @@ def _target(cluster: Cluster, target, namespace: str | None):
         if not labels.get(INSTANCE):
             raise UserError(f"a label target needs {INSTANCE} (and usually {MANAGED_BY})")
         return labels, [namespace] if namespace else ["*"], []
-    prepared = _prepare(cluster, list(target))
-    shared = [o for o in prepared if o.kind in SHARED_KINDS]
-    owned = [o for o in prepared if o.kind not in SHARED_KINDS]
+    # Only labels and namespaces are read from the model's objects, so delete and status work from
+    # a rendering whose kinds this server may not serve (or whose images are not resolved).
+    objects = list(target)
+    for index, raw in enumerate(objects):
+        _identity(raw, f"objects[{index}]")
+    shared = _prepare(cluster, [o for o in objects if o["kind"] in SHARED_KINDS])
+    owned = [o["metadata"] for o in objects if o["kind"] not in SHARED_KINDS]
     if not owned:
         return None, [], shared
-    pairs = {(o.body["metadata"].get("labels") or {}).get(INSTANCE) for o in owned}
-    managers = {(o.body["metadata"].get("labels") or {}).get(MANAGED_BY) for o in owned}
+    pairs = {(meta.get("labels") or {}).get(INSTANCE) for meta in owned}
+    managers = {(meta.get("labels") or {}).get(MANAGED_BY) for meta in owned}
     if None in pairs or None in managers or len(pairs) > 1 or len(managers) > 1:
         found = f"{sorted(map(str, pairs))} / {sorted(map(str, managers))}"
         raise UserError(
@@ -497,7 +507,7 @@ def _target(cluster: Cluster, target, namespace: str | None):
             f"labels; found {found}"
         )
     selector = {INSTANCE: pairs.pop(), MANAGED_BY: managers.pop()}
-    return selector, sorted({o.namespace for o in owned}), shared
+    return selector, sorted({meta.get("namespace") or "default" for meta in owned}), shared
 
 
 def _labelled(cluster: Cluster, selector: Mapping[str, str], namespaces: Iterable[str]) -> list[_Object]:

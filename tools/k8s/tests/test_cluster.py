@@ -213,3 +213,13 @@ def test_wait_ready_returns_when_the_rollout_is_reported_done(apiserver, kube, n
     status = cluster.wait_ready(objects, kubeconfig=apiserver, timeout=5, interval=0.1, progress=lines.append)
 
     assert status.ready and lines[0].startswith(f"deployment {namespace}/yolo: 1/1 ready")
+
+
+def test_status_and_delete_read_only_labels_from_an_unresolved_rendering(apiserver, kube, namespace):
+    cluster.apply(rendered(namespace, "yolo"), kubeconfig=apiserver)
+    # As `servectl delete` passes them: newest API versions (not all served by v1.20), image labels.
+    unresolved = platform_objects(namespace) + model_objects("yolo", namespace, image="//models/yolo:image")
+
+    assert cluster.status(unresolved, kubeconfig=apiserver).deployments[0].images == (TEST_IMAGE,)
+    assert len(cluster.delete(unresolved, kubeconfig=apiserver)) == 5
+    assert names(kube, Deployment, namespace) == set()
