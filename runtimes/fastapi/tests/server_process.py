@@ -6,6 +6,7 @@ Used by the runtime's tests and by every model served on this runtime (models/yo
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -74,6 +75,21 @@ class ServerProcess:
         return self.process.returncode
 
 
+# How the container runs it (uid 65532, read-only root, only /tmp writable), made with a private
+# mount namespace: / bind-remounted read-only, a fresh tmpfs on /tmp, then privileges dropped.
+# `exec` at each step keeps the server's PID the one we signal.
+CONTAINER_LIKE = (
+    "mount --bind / / && mount -o remount,bind,ro / && mount -t tmpfs -o mode=1777 tmpfs /tmp && "
+    'exec setpriv --reuid 65532 --regid 65532 --clear-groups --inh-caps=-all "$@"'
+)
+NONROOT_UID = 65532
+
+
+def can_run_container_like() -> bool:
+    """Making a mount namespace needs root (CAP_SYS_ADMIN); the test skips, saying so, otherwise."""
+    return os.geteuid() == 0 and shutil.which("unshare") is not None and shutil.which("setpriv") is not None
+
+
 def server_environment(settings: dict[str, str], port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(SERVER_VARIABLES)}
     env.update({"SERVER_HOST": "127.0.0.1", "SERVER_PORT": str(port), **settings})
@@ -82,19 +98,38 @@ def server_environment(settings: dict[str, str], port: int) -> dict[str, str]:
 
 @contextmanager
 def running_server(
-    settings: dict[str, str], log_dir: Path, *, wait_for: str | None = "/health", **popen
+    settings: dict[str, str],
+    log_dir: Path,
+    *,
+    wait_for: str | None = "/health",
+    container_like: bool = False,
 ) -> Iterator[ServerProcess]:
-    """Runs the server with ``settings`` (MODEL_*/SERVER_* variables) until the block ends."""
+    """Runs the server with ``settings`` (MODEL_*/SERVER_* variables) until the block ends.
+
+    ``container_like``: as uid 65532 on a read-only root with only /tmp writable (needs root).
+    """
     port = free_port()
     log_path = log_dir / f"server-{port}.log"
+    command = [sys.executable, "-m", "runtimes.fastapi"]
+    if container_like:
+        command = [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            CONTAINER_LIKE,
+            "sh",
+            *command,
+        ]
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "runtimes.fastapi"],
+            command,
             cwd=REPO_ROOT,
             env=server_environment(settings, port),
             stdout=log,
             stderr=subprocess.STDOUT,
-            **popen,
         )
     server = ServerProcess(process, port, log_path)
     try:

@@ -15,7 +15,12 @@ import httpx
 import pytest
 
 from runtimes.fastapi.tests.conftest import TOY_HANDLER
-from runtimes.fastapi.tests.server_process import ServerProcess, running_server
+from runtimes.fastapi.tests.server_process import (
+    NONROOT_UID,
+    ServerProcess,
+    can_run_container_like,
+    running_server,
+)
 
 MAX_UPLOAD = 1_000_000
 INFER = "/v2/models/toy/infer"
@@ -324,6 +329,23 @@ def test_sigterm_lets_the_in_flight_request_finish(tmp_path, bus_jpg):
         worker.join(30)
         assert slow["answer"].status_code == 200
         assert "Shutting down" in server.log()
+
+
+@pytest.mark.skipif(
+    not can_run_container_like(), reason="a read-only mount namespace needs root (CAP_SYS_ADMIN)"
+)
+def test_serves_as_nonroot_on_a_readonly_root(tmp_path, bus_jpg):
+    # /etc/hostname: a gate that exists and is readable outside /tmp (a fresh tmpfs there).
+    settings = {**gated_settings(Path("/etc/hostname")), "SERVER_MAX_UPLOAD_BYTES": str(8 * MAX_UPLOAD)}
+    with running_server(settings, tmp_path, wait_for="/ready", container_like=True) as server:
+        status = Path(f"/proc/{server.process.pid}/status").read_text()
+        assert re.search(rf"^Uid:\s+{NONROOT_UID}\s", status, re.M), status
+        # Over Starlette's 1 MiB in-memory threshold, so the upload is spooled to /tmp.
+        padded = bus_jpg + b"\0" * (2 * MAX_UPLOAD)
+        with server.client() as client:
+            answer = client.post("/predict", files={"file": ("bus.jpg", padded, "image/jpeg")})
+        assert answer.status_code == 200, answer.text + server.log()
+    assert "Read-only file system" not in server.log()
 
 
 def test_bad_environment_exits_with_one_line(tmp_path):
