@@ -23,6 +23,11 @@ from runtimes.tfserving.config import (
 from tools.errors import UserError
 from tools.yamlio import load_yaml, pydantic_error
 
+# The tensorflow/serving image release (tags 2.21.0 and 2.21.0-gpu). Its TF must not be older than
+# the TF that exports the SavedModels (tensorflow-cpu 2.21.0): newer graphs can use ops an older
+# server lacks (TF 2.21 saves a DisableCopyOnRead op older releases do not have). A tensorflow test
+# checks the exported version against this.
+SERVER_VERSION = "2.21.0"
 MODEL_ROOT = "/models"  # where each image puts its SavedModel versions: /models/<name>/<version>/
 CONFIG_DIR = "/config"  # where the ConfigMap is mounted
 GRPC_PORT = 8500

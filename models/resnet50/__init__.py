@@ -1,0 +1,1 @@
+"""resnet50 on TF Serving: the SavedModel export (``export``, ``artifacts``) and a REST ``client``."""
