@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ from runtimes.tfserving.config import (
 from runtimes.tfserving.deploy_config import config_files, readiness_path, server_command
 from runtimes.tfserving.protos import MONITORING_DESCRIPTOR
 from tools.errors import UserError
+from tools.paths import REPO_ROOT
 
 TESTDATA = Path(__file__).parent / "testdata"
 PROTO_DIR = Path(__file__).parent.parent / "proto"
@@ -219,3 +221,41 @@ def test_vendored_descriptor_is_what_protoc_makes_of_the_upstream_proto(tmp_path
     fresh = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
     committed = text_format.Parse(MONITORING_DESCRIPTOR.read_text(), descriptor_pb2.FileDescriptorSet())
     assert fresh == committed
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "runtimes.tfserving", *args], capture_output=True, text=True, cwd=REPO_ROOT
+    )
+
+
+def test_cli_renders_files_that_its_check_accepts(tmp_path):
+    rendered = _cli("render", "models/resnet50", "resnet50", "--out", str(tmp_path))
+    assert rendered.returncode == 0, rendered.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["models.config", "monitoring.config"]
+    checked = _cli(
+        "check",
+        "--models",
+        str(tmp_path / "models.config"),
+        "--monitoring",
+        str(tmp_path / "monitoring.config"),
+    )
+    assert (checked.returncode, checked.stdout) == (0, "ok\n"), checked.stderr
+
+
+def test_cli_check_reports_a_bad_file_in_one_line(tmp_path):
+    bad = tmp_path / "models.config"
+    bad.write_text(
+        'model_config_list { config { name: "a" base_path: "relative/path" model_platform: "tensorflow" } }'
+    )
+    result = _cli("check", "--models", str(bad))
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"error: {bad}: model_config_list.config[0].base_path: "
+        "must be an absolute path or a URI, got 'relative/path'\n"
+    )
+    missing = _cli("check", "--models", str(tmp_path / "nope.config"))
+    assert (missing.returncode, missing.stderr) == (
+        2,
+        f"error: {tmp_path / 'nope.config'}: cannot read: No such file or directory\n",
+    )
