@@ -94,6 +94,18 @@ def collect_sources(labels: list[str], package: str, root: Path) -> list[Path]:
     return sorted(found)
 
 
+def main_module(main: str, package: str, root: Path) -> str:
+    """``//runtimes/fastapi:__main__.py`` -> ``runtimes.fastapi``: what ``python3 -m`` runs."""
+    label = Label.parse(main, package=package)
+    path = Path(label.package) / label.name
+    if path.suffix != ".py" or not (root / path).is_file():
+        raise UserError(
+            f"main {main!r} is not a .py file in the repo", file=_build_file(root, package), field="main"
+        )
+    parts = path.with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__main__" else parts)
+
+
 def _stamp_labels(spec: ImageSpec, label: Label, stamp: bool) -> tuple[dict, str]:
     labels = {"org.opencontainers.image.source": str(label), "org.opencontainers.image.created": EPOCH}
     created = EPOCH
@@ -177,6 +189,9 @@ def build_image(label: Label | str, *, stamp: bool = False, root: Path = REPO_RO
             all_layers.append((f"app: {len(files)} files", layers.app_layer(files, root, step)))
 
     labels, created = _stamp_labels(spec, label, stamp)
+    entrypoint = spec.entrypoint or base.config.get("Entrypoint", [])
+    if spec.main and not spec.entrypoint:
+        entrypoint = ["python3", "-m", main_module(spec.main, label.package, root)]
     base_cfg = base.config
     port_names = [*base_cfg.get("ExposedPorts", {}), *spec.exposed_ports]
     ports = {p if "/" in p else f"{p}/tcp": {} for p in port_names}
@@ -187,8 +202,8 @@ def build_image(label: Label | str, *, stamp: bool = False, root: Path = REPO_RO
         "config": {
             "User": spec.user,
             "Env": _merge_env(base_cfg.get("Env", []), PYTHON_ENV, spec.env),
-            "Entrypoint": spec.entrypoint or base_cfg.get("Entrypoint", []),
-            "Cmd": spec.cmd or ([] if spec.entrypoint else base_cfg.get("Cmd", [])),
+            "Entrypoint": entrypoint,
+            "Cmd": spec.cmd or ([] if entrypoint != base_cfg.get("Entrypoint") else base_cfg.get("Cmd", [])),
             "WorkingDir": spec.workdir,
             "ExposedPorts": dict(sorted(ports.items())),
             "Labels": {**base_cfg.get("Labels", {}), **labels},
