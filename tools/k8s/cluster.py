@@ -168,8 +168,15 @@ class Cluster:
     def __enter__(self) -> Cluster:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, kind, error, traceback) -> None:
         self.close()
+        # Whatever the verb did not handle itself becomes one clear line, never a traceback.
+        if isinstance(error, httpx2.TransportError):
+            raise UserError(
+                f"lost the API server at {self.http.base_url}: {error}", file=self.kubeconfig
+            ) from None
+        if isinstance(error, ApiError):
+            raise UserError(f"the API server refused: {error.status.message}", file=self.kubeconfig) from None
 
     def resource(self, api_version: str, kind: str) -> type | None:
         """The lightkube resource class for ``kind`` in ``api_version``; None if not served."""
@@ -256,7 +263,7 @@ def _kubeconfig_path(kubeconfig: str | Path | None) -> Path:
         path = Path.home() / ".kube" / "config"
     if not path.is_file():
         raise UserError(
-            "no kubeconfig here: pass --kubeconfig, set KUBECONFIG, or set the environment's cluster context",
+            "no kubeconfig here: pass --kubeconfig or set KUBECONFIG",
             file=path,
         )
     return path

@@ -187,3 +187,18 @@ def test_namespaced_object_without_namespace(apiserver):
 def test_label_target_needs_the_instance_label(apiserver):
     with pytest.raises(UserError, match=r"label target needs app.kubernetes.io/instance"):
         cluster.delete({cluster.MANAGED_BY: "servectl"}, kubeconfig=apiserver)
+
+
+@pytest.mark.slow
+def test_user_without_rights_gets_the_servers_forbidden_message(
+    apiserver, apiserver_instance, kube, tmp_path
+):
+    def unprivileged(config):
+        config["users"][0]["user"]["token"] = apiserver_instance.unprivileged_token
+
+    kubeconfig = edited_kubeconfig(apiserver, tmp_path, unprivileged)
+    with pytest.raises(UserError, match=r"forbidden: User \"cf-nobody\" cannot"):
+        cluster.apply(rendered("cf-forbidden"), kubeconfig=kubeconfig)
+    with pytest.raises(UserError, match=r"the API server refused: .*forbidden"):
+        cluster.delete({cluster.INSTANCE: "yolo", cluster.MANAGED_BY: "servectl"}, kubeconfig=kubeconfig)
+    assert "cf-forbidden" not in namespaces(kube)

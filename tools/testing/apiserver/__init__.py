@@ -48,6 +48,7 @@ class ApiServer:
     context: str
     token: str
     ca_file: Path
+    unprivileged_token: str  # an authenticated user with no RBAC grants: for "forbidden" tests
 
 
 def apiserver_binary() -> Path:
@@ -115,9 +116,9 @@ def _kube_apiserver(workdir: Path, etcd_url: str) -> Iterator[ApiServer]:
              "-keyout", tls_key, "-out", tls_crt)  # fmt: skip
     _openssl("genrsa", "-out", sa_key, "2048")
     _openssl("rsa", "-in", sa_key, "-pubout", "-out", sa_pub)
-    token = secrets.token_hex(16)
+    token, unprivileged = secrets.token_hex(16), secrets.token_hex(16)
     tokens = workdir / "tokens.csv"
-    tokens.write_text(f'{token},cf-admin,cf-admin,"system:masters"\n')
+    tokens.write_text(f'{token},cf-admin,cf-admin,"system:masters"\n{unprivileged},cf-nobody,cf-nobody\n')
     tokens.chmod(0o600)
     command = [
         str(apiserver_binary()),
@@ -147,7 +148,7 @@ def _kube_apiserver(workdir: Path, etcd_url: str) -> Iterator[ApiServer]:
         kubeconfig = workdir / "kubeconfig"
         kubeconfig.write_text(yaml.safe_dump(_kubeconfig(url, token, tls_crt), sort_keys=False))
         kubeconfig.chmod(0o600)
-        yield ApiServer(url=url, kubeconfig=kubeconfig, context=CONTEXT, token=token, ca_file=tls_crt)
+        yield ApiServer(url, kubeconfig, CONTEXT, token, tls_crt, unprivileged)
 
 
 def _kubeconfig(url: str, token: str, ca_file: Path) -> dict:
