@@ -15,9 +15,11 @@ from pathlib import Path
 
 from tools.errors import UserError
 from tools.k8s.inputs import load_inputs
-from tools.k8s.render import render_inputs
+from tools.k8s.render import render_inputs, to_yaml
 from tools.labels import Label, image_repository
 from tools.paths import REPO_ROOT, image_digest_file
+
+__all__ = ["check_digest", "read_digest_file", "resolve", "resolve_documents", "to_yaml"]
 
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 

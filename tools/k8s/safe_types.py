@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Annotated
 
 from lightkube.utils.quantity import parse_quantity
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 # Characters that would start YAML structure or split a value if the text were ever templated.
 _UNSAFE = re.compile(r"[\s{}\[\]#&*!|>'\"%@`\\]")
@@ -44,6 +44,13 @@ def _matching(pattern: str, what: str, *, max_length: int = 253, placeholders: b
     return AfterValidator(check)
 
 
+def _number_as_text(value):
+    """YAML reads ``cpu: 2`` as an int; Kubernetes quantities are strings, so accept and convert."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
 def _quantity(value: str) -> str:
     if _UNSAFE.search(value):
         raise ValueError(f"quantity {value!r} contains a space or a YAML character")
@@ -70,7 +77,7 @@ LabelKey = Annotated[str, _matching(rf"({_DNS_SUBDOMAIN}/)?{_LABEL_NAME}", "labe
 # A label value: empty or a name of at most 63 characters.
 LabelValue = Annotated[str, _matching(rf"{_LABEL_NAME}?", "label value", max_length=63)]
 # A Kubernetes resource quantity (CPU, memory), checked by lightkube's parser; always positive.
-Quantity = Annotated[str, AfterValidator(_quantity)]
+Quantity = Annotated[str, BeforeValidator(_number_as_text), AfterValidator(_quantity)]
 # host[:port][/path] of an OCI registry: a DNS name or IPv4 address, no scheme, tag or digest.
 Registry = Annotated[
     str,

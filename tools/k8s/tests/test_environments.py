@@ -201,3 +201,13 @@ def test_invalid_yaml_and_non_mapping_are_user_errors(tmp_path: Path):
     listed.write_text("- registry: x\n")
     with pytest.raises(UserError, match="must be a mapping"):
         load_environment_file(listed)
+
+
+def test_unquoted_numbers_are_quantities(tmp_path: Path):
+    """``cpu: 2`` is how people write it; YAML makes it an int, the schema makes it "2"."""
+    data = read(LOCAL)
+    data["models"]["yolo"]["resources"]["limits"]["cpu"] = 2
+    data["models"]["yolo"]["resources"]["requests"]["cpu"] = 0.5
+    env = load_environment_file(write(tmp_path / "local.yaml", data))
+    assert env.models["yolo"].resources.limits.cpu == "2"
+    assert env.models["yolo"].resources.requests.cpu == "0.5"
