@@ -12,20 +12,32 @@ from tools.paths import REPO_ROOT
 TESTDATA = Path(__file__).resolve().parent.parent / "testdata"
 
 # The real files every case is checked with: the module file and our macros, as committed.
+# Packages other people own (tools/oci, tools/k8s's BUILD) come from testdata/common instead.
 FRONT_DOOR = (
     "MODULE.bazel",
     "BUILD.bazel",
     ".bazelignore",
     "third_party/python/BUILD.bazel",
+    "tools/BUILD.bazel",
+    "tools/defs.bzl",
+    "tools/*.py",
+    "tools/commands/*.py",
+    "tools/artifacts/*",
+    "tools/artifacts/private/*",
+    "tools/bazel/*",
+    "tools/bazel/rule_attrs/*",
+    "tools/k8s/defs.bzl",
+    "tools/k8s/private/*",
 )
-TOOLS_IGNORE = shutil.ignore_patterns("tests", "testdata", "__pycache__", "oci", "testing")
 
 
 def make_repo(destination: Path, *cases: str) -> Path:
-    for rel in FRONT_DOOR:
-        (destination / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO_ROOT / rel, destination / rel)
-    shutil.copytree(REPO_ROOT / "tools", destination / "tools", ignore=TOOLS_IGNORE)
+    for pattern in FRONT_DOOR:
+        for source in sorted(REPO_ROOT.glob(pattern)):
+            if source.is_file():
+                target = destination / source.relative_to(REPO_ROOT)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
     for case in ("common", *cases):
         shutil.copytree(TESTDATA / case, destination, dirs_exist_ok=True)
     return destination

@@ -36,7 +36,7 @@ def test_good_fixture_expands_the_real_macros(fixture_repo):
     apply = targets["deploy.prod.apply"]
     assert apply.kind == "deploy_runner"
     assert apply.attrs["image_digests"] == {":image.digest": "//models/demo:image"}
-    assert apply.attrs["data"] == ["model.yaml", "//runtimes/demo:runtime.yaml", "//:platform_data"]
+    assert apply.attrs["data"] == ["model.yaml", "//runtimes/demo:runtime.yaml", "//platform:platform"]
     # delete and status act on what is deployed: no image digests, so no image build.
     assert targets["deploy.prod.delete"].attrs["image_digests"] == {}
     assert targets["deploy.apply"].attrs["actual"] == ":deploy.local.apply"

@@ -138,7 +138,7 @@ def model_deploy(
         for verb in sorted(VERBS.keys()):
             deploy_runner(
                 name = "{}.{}.{}".format(name, env, verb),
-                data = data + [Label("//:platform_data")],
+                data = data + [Label("//platform")],
                 environment = env,
                 image_digests = digests if VERBS[verb].needs_digests else {},
                 model = model,
