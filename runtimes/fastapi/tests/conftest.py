@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
 from pathlib import Path
 
@@ -17,12 +18,16 @@ def encode(image: Image.Image, fmt: str, **options) -> bytes:
     return buffer.getvalue()
 
 
+def ultralytics_asset(name: str) -> bytes:
+    """A sample image shipped in ultralytics' package, found without importing it (and torch)."""
+    spec = importlib.util.find_spec("ultralytics")
+    return (Path(spec.submodule_search_locations[0]) / "assets" / name).read_bytes()
+
+
 @pytest.fixture(scope="session")
 def bus_jpg() -> bytes:
-    """ultralytics' sample photo (810x1080), read from the installed package, not copied here."""
-    from importlib.resources import files
-
-    return files("ultralytics").joinpath("assets/bus.jpg").read_bytes()
+    """ultralytics' sample photo (810x1080): four people and a bus."""
+    return ultralytics_asset("bus.jpg")
 
 
 @pytest.fixture(scope="session")

