@@ -1,0 +1,163 @@
+"""The runnable pieces of the Bazel front door, run for real without Bazel.
+
+- the deploy wrapper template, rendered exactly as model_deploy's rule does and run against a
+  runfiles tree whose CLI is the real `python -m tools`;
+- the model_artifacts action (tools/bazel/artifacts_main.py) on a real module;
+- tools/workspace_status.sh, the stamping script .bazelrc names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from tools.paths import REPO_ROOT
+
+TEMPLATE = REPO_ROOT / "tools" / "k8s" / "private" / "deploy.sh.tpl"
+
+
+def _render_wrapper(path: Path, *, verb: str, model: str, env: str, digests: dict[str, str]) -> None:
+    """The substitutions _deploy_runner_impl makes (tools/k8s/private/model_deploy.bzl)."""
+
+    def quote(text: str) -> str:
+        return "'" + text.replace("'", "'\\''") + "'"
+
+    text = TEMPLATE.read_text(encoding="utf-8")
+    substitutions = {
+        "%{CLI}%": "_main/tools/servectl",
+        "%{DESCRIPTION}%": f"test wrapper ({model} in {env})",
+        "%{DIGESTS}%": " ".join(quote(f"{label}={rpath}") for label, rpath in digests.items()),
+        "%{ENVIRONMENT}%": quote(env),
+        "%{MODEL}%": quote(model),
+        "%{VERB}%": quote(verb),
+    }
+    for key, value in substitutions.items():
+        text = text.replace(key, value)
+    assert "%{" not in text
+    path.write_text(text, encoding="utf-8")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+
+
+def _runfiles(tmp_path: Path, digest: str) -> Path:
+    """A runfiles tree like Bazel's: the CLI launcher and the image's digest file."""
+    runfiles = tmp_path / "deploy.local.resolve.runfiles"
+    cli = runfiles / "_main" / "tools" / "servectl"
+    cli.parent.mkdir(parents=True)
+    # Stands where rules_python's py_binary launcher would: runs the same CLI from the repo.
+    cli.write_text(f'#!/usr/bin/env bash\ncd "{REPO_ROOT}"\nexec "{sys.executable}" -m tools "$@"\n')
+    cli.chmod(0o755)
+    digest_file = runfiles / "_main" / "models" / "yolo" / "image.json.sha256"
+    digest_file.parent.mkdir(parents=True)
+    digest_file.write_text(digest + "\n")
+    return runfiles
+
+
+def test_deploy_wrapper_runs_the_cli_with_the_image_digest(tmp_path):
+    digest = "sha256:" + hashlib.sha256(b"front door test image").hexdigest()
+    _runfiles(tmp_path, digest)
+    wrapper = tmp_path / "deploy.local.resolve"
+    _render_wrapper(
+        wrapper,
+        verb="resolve",
+        model="yolo",
+        env="local",
+        digests={"//models/yolo:image": "_main/models/yolo/image.json.sha256"},
+    )
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    env = {**os.environ, "BUILD_WORKSPACE_DIRECTORY": str(workspace)}
+    env.pop("RUNFILES_DIR", None)
+    env.pop("CF_BUILD_DIR", None)
+    result = subprocess.run([str(wrapper)], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    images = [
+        container["image"]
+        for doc in yaml.safe_load_all(result.stdout)
+        if doc and doc.get("kind") == "Deployment"
+        for container in doc["spec"]["template"]["spec"]["containers"]
+    ]
+    assert images and all(image.endswith("@" + digest) for image in images), images
+
+
+def test_deploy_wrapper_passes_extra_arguments_and_reports_cli_errors(tmp_path):
+    _runfiles(tmp_path, "sha256:" + hashlib.sha256(b"x").hexdigest())
+    wrapper = tmp_path / "deploy.local.resolve"
+    _render_wrapper(wrapper, verb="resolve", model="no-such-model", env="local", digests={})
+    result = subprocess.run([str(wrapper), "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "--digest-file" in result.stdout
+    result = subprocess.run([str(wrapper)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
+
+
+def test_deploy_wrapper_without_runfiles_says_so(tmp_path):
+    wrapper = tmp_path / "lonely"
+    _render_wrapper(wrapper, verb="status", model="yolo", env="local", digests={})
+    env = {k: v for k, v in os.environ.items() if k != "RUNFILES_DIR"}
+    result = subprocess.run([str(wrapper)], capture_output=True, text=True, env=env, timeout=30)
+    assert result.returncode == 2 and "cannot find the runfiles" in result.stderr
+
+
+def test_artifacts_action_runs_the_module_build(tmp_path):
+    package = tmp_path / "demo_artifacts_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "artifacts.py").write_text(
+        "def build(out_dir):\n    (out_dir / 'weights.bin').write_bytes(bytes(range(16)))\n"
+    )
+    out = tmp_path / "bazel-out" / "weights"
+    command = [sys.executable, str(REPO_ROOT / "tools" / "bazel" / "artifacts_main.py")]
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    result = subprocess.run(
+        [*command, "--module", "demo_artifacts_pkg.artifacts", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (out / "weights.bin").read_bytes() == bytes(range(16))
+
+    result = subprocess.run(
+        [*command, "--module", "demo_artifacts_pkg.nope", "--out", str(tmp_path / "x")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 2 and "cannot import" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_workspace_status_prints_the_stable_keys():
+    result = subprocess.run(
+        ["bash", str(REPO_ROOT / "tools" / "workspace_status.sh")],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    status = dict(line.split(" ", 1) for line in result.stdout.splitlines())
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPO_ROOT)
+    assert status["STABLE_GIT_COMMIT"] == head.stdout.strip()
+    assert status["STABLE_GIT_TREE_STATE"] in ("clean", "dirty")
+    assert status["STABLE_GIT_COMMIT_TIME"].isdigit()
+
+
+def test_workspace_status_outside_git_says_unknown(tmp_path):
+    result = subprocess.run(
+        ["bash", str(REPO_ROOT / "tools" / "workspace_status.sh")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "GIT_CEILING_DIRECTORIES": str(tmp_path.parent)},
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "STABLE_GIT_COMMIT unknown" in result.stdout.splitlines()
