@@ -21,8 +21,17 @@ TEMPLATE_NAME = "config.pbtxt.tmpl"
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
+def _check_model_name(model_name: str, source: Path | None = None) -> None:
+    if not isinstance(model_name, str) or not _MODEL_NAME.match(model_name):
+        raise UserError(
+            f"model name {model_name!r} is not a valid Triton model name (letters, digits, '_', '.', '-')",
+            file=source,
+        )
+
+
 def find_template(model_dir: Path, model_name: str) -> Path:
     """The template in the Triton model dir itself, or in ``<model package>/model_repository/<name>/``."""
+    _check_model_name(model_name)  # before it becomes part of a path
     candidates = [model_dir / TEMPLATE_NAME, model_dir / "model_repository" / model_name / TEMPLATE_NAME]
     for candidate in candidates:
         if candidate.is_file():
@@ -34,11 +43,7 @@ def find_template(model_dir: Path, model_name: str) -> Path:
 
 def render(template: Path, model_name: str, gpu: bool) -> str:
     """Fills and validates one template; every problem is a ``UserError`` naming the template."""
-    if not isinstance(model_name, str) or not _MODEL_NAME.match(model_name):
-        raise UserError(
-            f"model name {model_name!r} is not a valid Triton model name (letters, digits, '_', '.', '-')",
-            file=template,
-        )
+    _check_model_name(model_name, template)
     if not isinstance(gpu, bool):
         raise UserError(f"gpu must be true or false, not {gpu!r}", file=template)
     values = {"model_name": model_name, "instance_kind": "KIND_GPU" if gpu else "KIND_CPU"}
