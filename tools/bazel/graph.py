@@ -127,6 +127,28 @@ def _label_values(kind: str, value) -> list[str]:
     return []
 
 
+def visible(visibility, owner: str, user: str) -> bool:
+    """Bazel's visibility rule for the common forms; package_group labels are not modelled."""
+    if owner == user or not isinstance(visibility, list):
+        return True
+    for item in visibility:
+        if item == "//visibility:public":
+            return True
+        parts = split_label(item, owner) if isinstance(item, str) else None
+        if parts is None or item == "//visibility:private":
+            continue
+        _repo, pkg, name = parts
+        if name == "__pkg__":
+            if pkg == user:
+                return True
+        elif name == "__subpackages__":
+            if not pkg or user == pkg or user.startswith(pkg + "/"):
+                return True
+        else:
+            return True  # a package_group: trusted
+    return False
+
+
 def check_labels(workspace: Workspace, locks: LockIndex) -> list[Problem]:
     problems = []
     for package in workspace.packages.values():
@@ -166,11 +188,18 @@ def _resolve(workspace: Workspace, locks: LockIndex, text: str, package: str) ->
     if pkg not in workspace.packages:
         return f"no package //{pkg} (no BUILD file there, or it is in .bazelignore)"
     target_package = workspace.packages[pkg]
-    if name in target_package.targets or name in target_package.outputs:
+    if name in target_package.targets:
+        target = target_package.targets[name]
+        visibility = target.attrs.get("visibility", target_package.default_visibility)
+        return None if visible(visibility, pkg, package) else f"not visible from //{package} ({visibility})"
+    if name in target_package.outputs:
         return None
     rel = f"{pkg}/{name}" if pkg else name
     if (workspace.root / rel).exists() and workspace.package_of_path(rel) == pkg:
-        return None
+        # Source files are visible unless exports_files() says otherwise (Bazel 8 still exports
+        # unlisted files implicitly: --incompatible_no_implicit_file_export is off).
+        visibility = target_package.exported.get(name, ["//visibility:public"])
+        return None if visible(visibility, pkg, package) else f"not visible from //{package} ({visibility})"
     if not target_package.evaluated:
         return f"//{pkg} did not evaluate, so :{name} cannot be found (see its own error)"
     return f"no target or file {name!r} in //{pkg}"
@@ -212,7 +241,21 @@ def check_repo(
     problems += check_labels(workspace, LockIndex(root, module))
     if check_model_packages:
         problems += check_models(workspace)
-    return problems
+    return merge_repeats(problems)
+
+
+def merge_repeats(problems: list[Problem]) -> list[Problem]:
+    """One line for the same mistake in many targets (a macro expands it once per environment)."""
+    merged: dict[tuple, list[str]] = {}
+    for problem in problems:
+        key = (problem.file, problem.message, problem.attribute)
+        merged.setdefault(key, [])
+        if problem.target:
+            merged[key].append(problem.target)
+    return [
+        Problem(file, message, ", :".join(dict.fromkeys(targets)) or None, attribute)
+        for (file, message, attribute), targets in merged.items()
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

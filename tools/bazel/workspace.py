@@ -73,7 +73,8 @@ class Package:
     build_file: Path
     targets: dict[str, Target] = field(default_factory=dict)
     outputs: set[str] = field(default_factory=set)
-    exported: set[str] = field(default_factory=set)
+    exported: dict[str, list[str]] = field(default_factory=dict)  # file -> its exports_files visibility
+    default_visibility: list[str] = field(default_factory=lambda: ["//visibility:private"])
     evaluated: bool = False
 
 
@@ -192,7 +193,12 @@ class Workspace:
         return conditions.get("//conditions:default", next(iter(conditions.values()), None))
 
     def _exports_files(self, srcs, visibility=None, licenses=None):
-        self._current.exported.update(srcs)
+        for src in srcs:
+            self._current.exported[src] = list(visibility or ["//visibility:public"])
+
+    def _package(self, default_visibility=None, **_ignored):
+        if default_visibility is not None:
+            self._current.default_visibility = list(default_visibility)
 
     def _label_fn(self, package: str):
         def label(text):
@@ -355,7 +361,7 @@ class Workspace:
         module.add_callable("glob", self._glob)
         module.add_callable("select", self._select)
         module.add_callable("exports_files", self._exports_files)
-        module.add_callable("package", lambda **_: None)
+        module.add_callable("package", self._package)
         module.add_callable("licenses", lambda *_: None)
         module.add_callable("Label", self._label_fn(package.name))
         try:
