@@ -38,7 +38,9 @@ def _model_artifacts_impl(ctx):
     args.add("--module", ctx.attr.module)
     args.add("--out", out_dir.path)
     ctx.actions.run(
-        executable = ctx.executable.builder,
+        # files_to_run, not the bare file: the action then also gets the builder's runfiles
+        # (interpreter, the module and its pip deps).
+        executable = ctx.attr.builder[DefaultInfo].files_to_run,
         arguments = [args],
         inputs = ctx.files.srcs,
         outputs = [out_dir],
