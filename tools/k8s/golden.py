@@ -48,38 +48,41 @@ def all_cases(root: Path = REPO_ROOT) -> list[tuple[str, str]]:
     return [(m, e) for m in known_models(root) for e in known_environments(root)]
 
 
-def stale(root: Path = REPO_ROOT) -> dict[Path, str]:
-    """Golden files whose content differs from a fresh render: {path: unified diff}."""
+def _fresh(root: Path) -> dict[Path, str]:
+    return {golden_path(m, e): render_golden(m, e, root=root) for m, e in all_cases(root)}
+
+
+def _diffs(fresh: dict[Path, str]) -> dict[Path, str]:
     diffs = {}
-    expected_paths = set()
-    for model, env in all_cases(root):
-        path = golden_path(model, env)
-        expected_paths.add(path)
-        fresh = render_golden(model, env, root=root)
+    for path, text in fresh.items():
         old = path.read_text(encoding="utf-8") if path.exists() else ""
-        if old != fresh:
-            diff = difflib.unified_diff(
-                old.splitlines(keepends=True), fresh.splitlines(keepends=True), str(path), "rendered"
+        if old != text:
+            lines = difflib.unified_diff(
+                old.splitlines(keepends=True), text.splitlines(keepends=True), str(path), "rendered"
             )
-            diffs[path] = "".join(diff)
+            diffs[path] = "".join(lines)
     for path in sorted(GOLDEN_DIR.glob("*.yaml")):
-        if path not in expected_paths:
+        if path not in fresh:
             diffs[path] = f"{path}: no such model x environment any more\n"
     return diffs
 
 
+def stale(root: Path = REPO_ROOT) -> dict[Path, str]:
+    """Golden files whose content differs from a fresh render: {path: unified diff}."""
+    return _diffs(_fresh(root))
+
+
 def update(root: Path = REPO_ROOT) -> list[Path]:
+    """Rewrites the golden files that differ and removes those of vanished cases; returns them."""
     GOLDEN_DIR.mkdir(parents=True, exist_ok=True)
-    written = []
-    for path, _ in stale(root).items():
-        name = path.name.removesuffix(".yaml")
-        model, _, env = name.partition(".")
-        if (model, env) in all_cases(root):
-            path.write_text(render_golden(model, env, root=root), encoding="utf-8")
+    fresh = _fresh(root)
+    changed = list(_diffs(fresh))
+    for path in changed:
+        if path in fresh:
+            path.write_text(fresh[path], encoding="utf-8")
         else:
             path.unlink()
-        written.append(path)
-    return written
+    return changed
 
 
 def main(argv: list[str] | None = None) -> int:

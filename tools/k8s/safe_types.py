@@ -27,7 +27,8 @@ def _without_placeholders(value: str) -> str:
     return value
 
 
-def _matching(pattern: str, what: str, *, max_length: int = 253, placeholders: bool = False):
+def _matching(pattern: str, what: str, hint: str, *, max_length: int = 253, placeholders: bool = False):
+    """A validator: no YAML/shell characters, at most ``max_length``, and ``pattern`` (``hint`` in words)."""
     compiled = re.compile(pattern)
 
     def check(value: str) -> str:
@@ -38,7 +39,7 @@ def _matching(pattern: str, what: str, *, max_length: int = 253, placeholders: b
         if len(value) > max_length:
             raise ValueError(f"{what} {value!r} is longer than {max_length} characters")
         if not compiled.fullmatch(plain):
-            raise ValueError(f"{what} {value!r} is not valid (expected {pattern})")
+            raise ValueError(f"{what} {value!r} is not valid: {hint}")
         return value
 
     return AfterValidator(check)
@@ -68,40 +69,79 @@ _DNS_SUBDOMAIN = rf"{_DNS_LABEL}(\.{_DNS_LABEL})*"
 _LABEL_NAME = r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)"
 _IPV4 = r"\d{1,3}(\.\d{1,3}){3}"
 
+_DNS_HINT = "lowercase letters, digits and '-', starting and ending with a letter or digit"
+_LABEL_HINT = "letters, digits, '-', '_' and '.', starting and ending with a letter or digit"
+
 # An object or port name: DNS-1123 label (Kubernetes' rule for namespaces, Services, models).
-DnsLabel = Annotated[str, _matching(_DNS_LABEL, "name", max_length=63)]
+DnsLabel = Annotated[str, _matching(_DNS_LABEL, "name", _DNS_HINT, max_length=63)]
 # A port name: an IANA service name (lowercase, at most 15 characters).
-PortName = Annotated[str, _matching(_DNS_LABEL, "port name", max_length=15)]
+PortName = Annotated[str, _matching(_DNS_LABEL, "port name", _DNS_HINT, max_length=15)]
 # A label or node-selector key: optional DNS-subdomain prefix, then a name.
-LabelKey = Annotated[str, _matching(rf"({_DNS_SUBDOMAIN}/)?{_LABEL_NAME}", "label key")]
+LabelKey = Annotated[
+    str,
+    _matching(rf"({_DNS_SUBDOMAIN}/)?{_LABEL_NAME}", "label key", f"[dns.prefix/]name; name: {_LABEL_HINT}"),
+]
 # A label value: empty or a name of at most 63 characters.
-LabelValue = Annotated[str, _matching(rf"{_LABEL_NAME}?", "label value", max_length=63)]
+LabelValue = Annotated[str, _matching(rf"{_LABEL_NAME}?", "label value", _LABEL_HINT, max_length=63)]
 # A Kubernetes resource quantity (CPU, memory), checked by lightkube's parser; always positive.
 Quantity = Annotated[str, BeforeValidator(_number_as_text), AfterValidator(_quantity)]
 # host[:port][/path] of an OCI registry: a DNS name or IPv4 address, no scheme, tag or digest.
-Registry = Annotated[
-    str,
-    _matching(
-        rf"({_DNS_SUBDOMAIN}|{_IPV4})(:\d{{1,5}})?(/[a-z0-9]+([._-][a-z0-9]+)*)*",
-        "registry (host[:port][/path], without a scheme, tag or digest)",
-    ),
-]
+_REGISTRY = re.compile(rf"({_DNS_SUBDOMAIN}|{_IPV4})(:\d{{1,5}})?(/[a-z0-9]+([._-][a-z0-9]+)*)*")
+
+
+def _registry(value: str) -> str:
+    """Images are pinned by digest at resolve time; a tag or digest here would be silently wrong."""
+    if "://" in value:
+        raise ValueError(f"registry {value!r} has a scheme; give host[:port][/path] only")
+    if "@" in value:
+        raise ValueError(f"registry {value!r} has a digest; digests come from the image build")
+    path = value.split("/", 1)[1] if "/" in value else ""
+    if ":" in path:
+        raise ValueError(
+            f"registry {value!r} has a tag; images are pinned by digest, give host[:port][/path]"
+        )
+    bad = _UNSAFE.search(value)
+    if bad:
+        raise ValueError(f"registry {value!r} contains {bad.group()!r}, which is never allowed here")
+    if not _REGISTRY.fullmatch(value):
+        raise ValueError(f"registry {value!r} is not host[:port][/path] (lowercase, no trailing '/')")
+    return value
+
+
+Registry = Annotated[str, AfterValidator(_registry)]
 # A kubeconfig context name (kubectl allows more, but these are what clusters are named).
-ContextName = Annotated[str, _matching(r"[A-Za-z0-9][A-Za-z0-9._:/-]*", "kubeconfig context")]
+ContextName = Annotated[
+    str, _matching(r"[A-Za-z0-9][A-Za-z0-9._:/-]*", "kubeconfig context", "letters, digits and . _ : / -")
+]
 # An absolute path inside a container; ``{model}`` may stand for the model's name.
-ContainerPath = Annotated[str, _matching(r"(/[A-Za-z0-9._-]+)+/?", "container path", placeholders=True)]
+ContainerPath = Annotated[
+    str, _matching(r"(/[A-Za-z0-9._-]+)+/?", "container path", "an absolute path", placeholders=True)
+]
 # An HTTP path for probes and scraping; ``{model}`` may stand for the model's name.
-HttpPath = Annotated[str, _matching(r"/[A-Za-z0-9._~/:-]*", "HTTP path", placeholders=True)]
+HttpPath = Annotated[
+    str, _matching(r"/[A-Za-z0-9._~/:-]*", "HTTP path", "a path starting with '/'", placeholders=True)
+]
 # A container command-line word or environment value: printable, no spaces or YAML characters.
 Word = Annotated[
-    str, _matching(r"[A-Za-z0-9._:/=+,-]*", "command word or value", max_length=1024, placeholders=True)
+    str,
+    _matching(
+        r"[A-Za-z0-9._:/=+,-]*",
+        "command word or value",
+        "letters, digits and . _ : / = + , -",
+        max_length=1024,
+        placeholders=True,
+    ),
 ]
 # An environment variable name.
-EnvName = Annotated[str, _matching(r"[A-Z_][A-Z0-9_]*", "environment variable name", max_length=128)]
+EnvName = Annotated[
+    str, _matching(r"[A-Z_][A-Z0-9_]*", "environment variable name", "UPPER_CASE", max_length=128)
+]
 # A Python module path (for runtime hooks such as ``runtimes.triton.deploy_config``).
-ModulePath = Annotated[str, _matching(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*", "module path")]
+ModulePath = Annotated[
+    str, _matching(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*", "module path", "a dotted module path")
+]
 # A file name inside a ConfigMap.
-ConfigKey = Annotated[str, _matching(r"[-._A-Za-z0-9]+", "config file name")]
+ConfigKey = Annotated[str, _matching(r"[-._A-Za-z0-9]+", "config file name", "letters, digits and . _ -")]
 # A port number a server may listen on.
 PortNumber = Annotated[int, Field(ge=1, le=65535)]
 # A port on the host for the local runner: unprivileged only.
