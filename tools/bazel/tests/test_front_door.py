@@ -161,3 +161,33 @@ def test_workspace_status_outside_git_says_unknown(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "STABLE_GIT_COMMIT unknown" in result.stdout.splitlines()
+
+
+def test_bazelrc_flags_are_commented_and_user_overrides_come_last():
+    lines = (REPO_ROOT / ".bazelrc").read_text(encoding="utf-8").splitlines()
+    commented = False
+    for number, line in enumerate(lines, 1):
+        stripped = line.strip()
+        if not stripped:
+            commented = False
+        elif stripped.startswith("#"):
+            commented = True
+        else:
+            # A flag line belongs to a block that starts with a comment saying why.
+            assert commented, f".bazelrc:{number}: {stripped!r} has no comment above it"
+    assert [ln for ln in lines if ln.strip()][-1] == "try-import %workspace%/.bazelrc.user"
+    flags: dict[str, list[str]] = {}
+    for line in lines:
+        if line and not line.startswith("#"):
+            command, *rest = line.split()
+            flags.setdefault(command, []).extend(rest)
+    assert "--incompatible_strict_action_env" in flags["build"]
+    assert "--test_output=errors" in flags["test"]
+    assert "--remote_upload_local_results" in flags["build:ci"]
+    assert "--workspace_status_command=tools/workspace_status.sh" in flags["build"]
+
+
+def test_bazelversion_is_a_release_version():
+    first = (REPO_ROOT / ".bazelversion").read_text(encoding="utf-8").splitlines()[0]
+    major, minor, patch = (int(part) for part in first.split("."))
+    assert (major, minor, patch) >= (7, 0, 0)
