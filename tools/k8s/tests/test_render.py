@@ -263,3 +263,10 @@ def test_an_environment_without_the_model_is_a_user_error(tmp_path: Path):
 def test_unknown_model_lists_the_known_ones():
     with pytest.raises(UserError, match="unknown model 'bert'; known models: gpt2, resnet50, yolo"):
         render("bert", "local")
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_model_renders_the_same_shared_objects(rendered, env):
+    """Applying one model never rewrites what another model's apply wrote to the shared objects."""
+    shared = [rendered[m, env][:4] for m in MODELS]
+    assert shared[0] == shared[1] == shared[2]
