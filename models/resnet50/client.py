@@ -7,8 +7,10 @@ ImageNet evaluation crop), then sent as uint8 pixels in the row ("instances") fo
 ``parse_response`` reads ``{"predictions": ...}`` back into the k best classes per image.
 
     python -m models.resnet50.client IMAGE... [--url http://127.0.0.1:8501] [--top-k 5] [--labels F]
+        [--check-signature]   # first compare GET /v1/models/resnet50/metadata with what it sends
 
-Only ``predict`` touches the network (httpx, imported there: the tf venv's tests use the rest).
+Only ``predict`` and ``check_deployed`` touch the network (httpx, imported there: the tf venv's
+tests use the rest).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from runtimes.tfserving.rest import error_message, predict_url
+from runtimes.tfserving.rest import error_message, metadata_url, predict_url
 from tools.errors import UserError
 
 MODEL = "resnet50"
@@ -35,6 +37,13 @@ RESIZE_SHORTER_TO = 256
 NUM_CLASSES = 1000
 # A request is ~0.5 MB of JSON per image (150,528 numbers); keep batches small.
 MAX_BATCH = 32
+
+
+# What this client sends and reads, as TF Serving's metadata JSON spells it (dtype, dims).
+EXPECTED_SIGNATURE = {
+    "inputs": {INPUT: ("DT_UINT8", [-1, IMAGE_SIZE, IMAGE_SIZE, 3])},
+    "outputs": {OUTPUT: ("DT_FLOAT", [-1, NUM_CLASSES])},
+}
 
 
 @dataclass(frozen=True)
@@ -111,6 +120,54 @@ def read_labels(path: str | Path) -> list[str]:
     return labels
 
 
+def signature_problems(metadata: object) -> list[str]:
+    """How a ``GET /v1/models/resnet50/metadata`` answer differs from what this client sends and reads.
+
+    Empty when they match: the input this client fills is the signature's only input, and both
+    tensors have the dtype and shape the client assumes.
+    """
+    try:
+        signature = metadata["metadata"]["signature_def"]["signature_def"][SIGNATURE]
+    except (KeyError, TypeError):
+        return [f"the model metadata has no {SIGNATURE!r} signature"]
+    problems = []
+    for side, expected in EXPECTED_SIGNATURE.items():
+        tensors = signature.get(side) or {}
+        if side == "inputs" and set(tensors) - set(expected):
+            problems.append(f"inputs: the signature also needs {sorted(set(tensors) - set(expected))}")
+        for name, (dtype, shape) in expected.items():
+            if name not in tensors:
+                problems.append(f"{side}: no {name!r} (the signature has {sorted(tensors)})")
+                continue
+            tensor = tensors[name]
+            if tensor.get("dtype") != dtype:
+                problems.append(f"{side}.{name}: dtype {tensor.get('dtype')}, expected {dtype}")
+            dims = [int(dim.get("size", 0)) for dim in (tensor.get("tensor_shape") or {}).get("dim", [])]
+            if dims != shape:
+                problems.append(f"{side}.{name}: shape {dims}, expected {shape}")
+    return problems
+
+
+def check_deployed(base_url: str, *, timeout: float = 10.0) -> None:
+    """Fetches the served model's metadata; raises UserError if it does not match this client."""
+    import httpx
+
+    url = metadata_url(base_url, MODEL)
+    try:
+        response = httpx.get(url, timeout=timeout)
+        body = response.json()
+    except httpx.HTTPError as error:
+        raise UserError(f"cannot reach TF Serving at {url}: {error}") from None
+    except ValueError:
+        raise UserError(
+            f"{url} answered {response.status_code} without JSON: {response.text[:200]}"
+        ) from None
+    if (message := error_message(body)) is not None:
+        raise UserError(f"{url}: {message}")
+    if problems := signature_problems(body):
+        raise UserError(f"the served model does not match this client: {'; '.join(problems)}", file=url)
+
+
 def predict(
     base_url: str,
     paths: Sequence[str | Path],
@@ -146,9 +203,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--url", default="http://127.0.0.1:8501", help="TF Serving's REST address")
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--labels", type=Path, help="class names, one per line (1000 lines)")
+    parser.add_argument("--check-signature", action="store_true", help="compare the served signature first")
     args = parser.parse_args(argv)
     try:
         labels = read_labels(args.labels) if args.labels else None
+        if args.check_signature:
+            check_deployed(args.url)
         results = predict(args.url, args.images, k=args.top_k, labels=labels)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)

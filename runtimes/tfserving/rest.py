@@ -1,9 +1,13 @@
 """TF Serving's REST API (port 8501) as used here: the URLs, and reading its answers.
 
-``GET /v1/models/<name>`` answers ``{"model_version_status": [{"version": "1", "state":
-"AVAILABLE", "status": {"error_code": "OK", ...}}]}`` (GetModelStatusResponse as JSON; int64
-versions are strings). ``POST /v1/models/<name>:predict`` takes ``{"signature_name": ...,
-"instances": [...]}`` and answers ``{"predictions": [...]}``, or ``{"error": "..."}`` with a 4xx/5xx.
+- ``GET /v1/models/<name>`` answers ``{"model_version_status": [{"version": "1", "state":
+  "AVAILABLE", "status": {"error_code": "OK", ...}}]}`` (GetModelStatusResponse as JSON; int64
+  versions are strings).
+- ``GET /v1/models/<name>/metadata`` answers ``{"model_spec": ..., "metadata": {"signature_def":
+  <SignatureDefMap as JSON, proto field names>}}``.
+- ``POST /v1/models/<name>:predict`` takes ``{"signature_name": ..., "instances": [...]}`` and
+  answers ``{"predictions": [...]}``.
+- A failure answers ``{"error": "..."}`` with a 4xx/5xx status.
 """
 
 from __future__ import annotations
@@ -17,6 +21,11 @@ def status_url(base_url: str, model: str) -> str:
 
 def predict_url(base_url: str, model: str) -> str:
     return f"{status_url(base_url, model)}:predict"
+
+
+def metadata_url(base_url: str, model: str) -> str:
+    """``GET`` answers the model's SignatureDefMap as JSON (proto field names, int64 as strings)."""
+    return f"{status_url(base_url, model)}/metadata"
 
 
 def available_versions(status: object, *, source: str = "model status") -> list[int]:

@@ -5,7 +5,9 @@ The tensorflow half (test_export.py) feeds the same request to the real exported
 
 from __future__ import annotations
 
+import copy
 import importlib.util
+import json
 import socket
 from pathlib import Path
 
@@ -25,8 +27,9 @@ from models.resnet50.client import (
     main,
     parse_response,
     read_labels,
+    signature_problems,
 )
-from runtimes.tfserving.rest import available_versions, predict_url, status_url
+from runtimes.tfserving.rest import available_versions, metadata_url, predict_url, status_url
 from tools.errors import UserError
 
 
@@ -166,6 +169,7 @@ def test_cli_reports_an_unreachable_server_as_one_line(bus_jpg, closed_port, cap
 def test_rest_urls_and_model_status():
     assert status_url("http://h:8501/", "resnet50") == "http://h:8501/v1/models/resnet50"
     assert predict_url("http://h:8501", "resnet50") == "http://h:8501/v1/models/resnet50:predict"
+    assert metadata_url("http://h:8501", "resnet50") == "http://h:8501/v1/models/resnet50/metadata"
     loading = {"model_version_status": [{"version": "1", "state": "LOADING", "status": {"error_code": "OK"}}]}
     assert available_versions(loading) == []
     ready = {
@@ -186,3 +190,46 @@ def test_weights_env_must_name_a_file(tmp_path, monkeypatch):
     assert caught.value.field == "RESNET50_WEIGHTS"
     monkeypatch.setenv(artifacts.WEIGHTS_ENV, "")
     assert artifacts.weights_file() is None
+
+
+# What GET /v1/models/resnet50/metadata answers for the real export; test_export.py regenerates it
+# from the SavedModel with TF Serving's own JSON options and fails if it drifts.
+GOLDEN_METADATA = Path(__file__).parent / "testdata" / "metadata.json"
+
+
+def _serving_default(answer: dict) -> dict:
+    return answer["metadata"]["signature_def"]["signature_def"][SIGNATURE]
+
+
+def test_the_exported_signature_matches_the_client():
+    assert signature_problems(json.loads(GOLDEN_METADATA.read_text())) == []
+
+
+def _mutated(change) -> dict:
+    answer = copy.deepcopy(json.loads(GOLDEN_METADATA.read_text()))
+    change(_serving_default(answer))
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda sig: sig["inputs"]["images"].update(dtype="DT_FLOAT"), "inputs.images: dtype DT_FLOAT"),
+        (
+            lambda sig: sig["inputs"]["images"]["tensor_shape"]["dim"][1].update(size="299"),
+            "shape [-1, 299, 224, 3]",
+        ),
+        (lambda sig: sig["inputs"].update(mask={"dtype": "DT_BOOL"}), "the signature also needs ['mask']"),
+        (lambda sig: sig["outputs"].pop("probabilities"), "outputs: no 'probabilities'"),
+        (lambda sig: sig["inputs"].update(pixels=sig["inputs"].pop("images")), "inputs: no 'images'"),
+    ],
+)
+def test_signature_drift_is_named(change, problem):
+    problems = signature_problems(_mutated(change))
+    assert any(problem in p for p in problems), problems
+
+
+def test_metadata_without_the_signature():
+    assert signature_problems({"error": "Servable not found"}) == [
+        "the model metadata has no 'serving_default' signature"
+    ]

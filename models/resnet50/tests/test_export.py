@@ -7,6 +7,7 @@ real ``artifacts.build`` (the child-process export), about 10 s and 100 MB.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from models.resnet50 import artifacts, export
-from models.resnet50.client import INPUT, OUTPUT, SIGNATURE, build_request, parse_response
+from models.resnet50.client import INPUT, OUTPUT, SIGNATURE, build_request, parse_response, signature_problems
 from runtimes.tfserving.config import check_models_config
 from runtimes.tfserving.deploy_config import MODEL_ROOT, SERVER_VERSION, config_files
 from tools.errors import UserError
@@ -202,3 +203,38 @@ def test_server_is_not_older_than_the_exporting_tensorflow(artifact_dir):
     assert major_minor(exported) <= major_minor(SERVER_VERSION), (
         f"exported with TF {exported}, but the pinned server image is {SERVER_VERSION}"
     )
+
+
+GOLDEN_METADATA = Path(__file__).parent / "testdata" / "metadata.json"
+
+
+def _metadata_answer(saved_model_pb: Path) -> dict:
+    """The body of GET /v1/models/resnet50/metadata for this SavedModel, made the way TF Serving
+    makes it (tensorflow_serving/model_servers/http_rest_api_util.cc ToJsonString at 2.20.0): the
+    ModelSpec and the SignatureDefMap printed with proto field names and every field, then joined
+    as {"model_spec": ..., "metadata": {"signature_def": ...}}."""
+    from google.protobuf import json_format
+    from tensorflow.core.protobuf import saved_model_pb2
+    from tensorflow_serving.apis import get_model_metadata_pb2, model_pb2
+
+    saved = saved_model_pb2.SavedModel.FromString(saved_model_pb.read_bytes())
+    signatures = get_model_metadata_pb2.SignatureDefMap()
+    for name, signature in saved.meta_graphs[0].signature_def.items():
+        signatures.signature_def[name].CopyFrom(signature)
+    spec = model_pb2.ModelSpec(name="resnet50")
+    spec.version.value = 1
+
+    def as_json(message) -> dict:
+        options = {"preserving_proto_field_name": True, "always_print_fields_with_no_presence": True}
+        return json.loads(json_format.MessageToJson(message, **options))
+
+    return {"model_spec": as_json(spec), "metadata": {"signature_def": as_json(signatures)}}
+
+
+def test_served_metadata_matches_the_client_and_the_committed_golden(artifact_dir):
+    answer = _metadata_answer(artifact_dir / "resnet50" / "1" / "saved_model.pb")
+    assert signature_problems(answer) == []
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        GOLDEN_METADATA.write_text(json.dumps(answer, indent=2, sort_keys=True) + "\n")
+    # The fast tests check the client against this file; it must stay what the export produces.
+    assert json.loads(GOLDEN_METADATA.read_text()) == answer, "rerun with UPDATE_GOLDEN=1 and review the diff"
