@@ -205,6 +205,42 @@ def _resolve(workspace: Workspace, locks: LockIndex, text: str, package: str) ->
     return f"no target or file {name!r} in //{pkg}"
 
 
+def check_cycles(workspace: Workspace) -> list[Problem]:
+    """Dependency cycles between the repo's targets (Bazel refuses to analyze them)."""
+    edges: dict[str, list[str]] = {}
+    for package in workspace.packages.values():
+        for target in package.targets.values():
+            if target.name != target.attrs.get("name"):
+                continue
+            key = f"//{package.name}:{target.name}"
+            for attribute, kind in target.spec.attrs.items():
+                for text in _label_values(kind, target.attrs.get(attribute)):
+                    parts = split_label(text, package.name)
+                    if parts and not parts[0] and parts[1] in workspace.packages:
+                        other = workspace.packages[parts[1]].targets.get(parts[2])
+                        if other is not None:
+                            # A derived target (":image.digest") stands for the call that made it.
+                            edges.setdefault(key, []).append(f"//{parts[1]}:{other.attrs.get('name')}")
+    problems, state = [], {}  # state: 1 = on the current path, 2 = done
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in edges.get(node, []):
+            if state.get(nxt) == 1:
+                cycle = [*path[path.index(nxt) :], nxt] if nxt in path else [node, nxt]
+                package = nxt[2:].split(":")[0]
+                build = str(workspace.packages[package].build_file.relative_to(workspace.root))
+                problems.append(Problem(build, "dependency cycle: " + " -> ".join(cycle)))
+            elif nxt not in state:
+                visit(nxt, [*path, nxt])
+        state[node] = 2
+
+    for node in sorted(edges):
+        if node not in state:
+            visit(node, [node])
+    return problems
+
+
 def check_models(workspace: Workspace) -> list[Problem]:
     """Every models/<m> package has an image, its push, artifacts and the deploy targets."""
     problems = []
@@ -239,6 +275,7 @@ def check_repo(
     workspace.evaluate()
     problems += workspace.problems
     problems += check_labels(workspace, LockIndex(root, module))
+    problems += check_cycles(workspace)
     if check_model_packages:
         problems += check_models(workspace)
     return merge_repeats(problems)
