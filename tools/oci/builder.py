@@ -182,7 +182,10 @@ def build_image(label: Label | str, *, stamp: bool = False, root: Path = REPO_RO
         source = build_artifacts(Label.parse(artifact, package=label.package))
         with progress.step(f"artifacts {destination}") as step:
             all_layers.append(
-                (f"artifacts {artifact} -> {destination}", layers.artifacts_layer(destination, source, step))
+                (
+                    f"artifacts {artifact} -> {destination}",
+                    layers.artifacts_layer(destination, source, spec.artifacts_exclude, step),
+                )
             )
     if files:
         with progress.step("app code") as step:

@@ -107,14 +107,16 @@ def pip_layer(lock: Path, step) -> cache.LayerBlob:
     return _cached_or_build(key, step, build)
 
 
-def artifacts_layer(destination: str, source_dir: Path, step) -> cache.LayerBlob:
-    """The files of a model_artifacts output under ``destination`` (e.g. /models/yolo)."""
+def artifacts_layer(destination: str, source_dir: Path, exclude: list[str], step) -> cache.LayerBlob:
+    """The files of a model_artifacts output under ``destination`` (e.g. /models/yolo), minus the
+    glob patterns in ``exclude`` (a CPU image leaves out the torch checkpoint)."""
 
     def build(root: Path) -> None:
         target = root / destination.strip("/")
-        shutil.copytree(source_dir, target, ignore=shutil.ignore_patterns(".key", "__pycache__"))
+        ignore = shutil.ignore_patterns(".key", "__pycache__", *exclude)
+        shutil.copytree(source_dir, target, ignore=ignore, copy_function=shutil.copyfile)
 
-    key = cache.input_key("artifacts", destination, tree_key(source_dir), _CODE)
+    key = cache.input_key("artifacts", destination, sorted(exclude), tree_key(source_dir), _CODE)
     return _cached_or_build(key, step, build)
 
 

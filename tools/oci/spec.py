@@ -27,6 +27,7 @@ class ImageSpec(BaseModel):
     main: str | None = None
     requirements: str | None = None
     artifacts: dict[str, str] = {}
+    artifacts_exclude: list[str] = []
     entrypoint: list[str] = []
     cmd: list[str] = []
     env: dict[str, str] = {}

@@ -35,6 +35,7 @@ def py_image(
         main = None,
         requirements = None,  # @unused: read by the Python builder; Bazel gets the same pins via deps
         artifacts = {},
+        artifacts_exclude = [],  # @unused: applied by the Python builder only, see Args
         entrypoint = [],
         cmd = [],
         env = {},
@@ -70,6 +71,9 @@ def py_image(
             from the hub that `pip.parse` made from this lock.
         artifacts: `{"/models/yolo": "//models/yolo:weights"}`: model_artifacts outputs and the
             directory their files land in, one layer each.
+        artifacts_exclude: glob patterns of artifact files to leave out (`["*.pt"]`). Applied by
+            the Python builder; rules_pkg cannot filter a directory output, so under Bazel the
+            artifacts target itself must produce only what the image needs.
         entrypoint: the command, when it is not `main` (e.g. `tensorflow_model_server`); empty
             inherits the base's.
         cmd: default arguments after the entrypoint.
