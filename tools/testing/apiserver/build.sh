@@ -34,14 +34,6 @@ say() { printf '[apiserver build] %s\n' "$*" >&2; }
 as_root() { if [[ $(id -u) == 0 ]]; then "$@"; else sudo "$@"; fi; }
 installed_version() { dpkg-query -W -f='${Status} ${Version}\n' "$1" 2>/dev/null | sed -n 's/^install ok installed //p'; }
 
-# --- 1. Debian packages: etcd (run by the tests), Go and reflect2 (build only), dpkg-source.
-want=()
-[[ $(installed_version etcd-server) == "${ETCD_VERSION}" ]] || want+=("etcd-server=${ETCD_VERSION}")
-[[ $(installed_version golang-go) == "${GO_VERSION}" ]] || want+=("golang-go=${GO_VERSION}")
-[[ $(installed_version golang-github-modern-go-reflect2-dev) == "${REFLECT2_VERSION}" ]] ||
-  want+=("golang-github-modern-go-reflect2-dev=${REFLECT2_VERSION}")
-command -v dpkg-source >/dev/null || want+=(dpkg-dev)   # any version: it only unpacks the source
-
 CLEAN_AFTER=false
 case "${1:-}" in
   --clean-after) CLEAN_AFTER=true ;;  # keep only bin/ (what CI caches): frees 1.5 GB of source and Go cache
@@ -49,12 +41,32 @@ case "${1:-}" in
   *) echo "usage: $0 [--clean-after]" >&2; exit 2 ;;
 esac
 
-if [[ -f "${STAMP}" && $(cat "${STAMP}") == "${WANT_STAMP}" && -x "${OUT}/bin/kube-apiserver" &&
-      ${#want[@]} == 0 ]]; then
+apt_install() {
+  # Fresh machines (CI containers) have no package lists; old ones may predate the deb-src entry.
+  if ! apt-cache show "etcd-server=${ETCD_VERSION}" >/dev/null 2>&1 ||
+     { ${NEED_SOURCE} && ! apt-cache showsrc kubernetes 2>/dev/null | grep -qx "Version: ${K8S_SRC_VERSION}"; }; then
+    say "apt-get update"
+    as_root apt-get update -qq
+  fi
+  say "apt-get install $*"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
+}
+
+# --- 1. What the tests run beside the binary: etcd, and openssl for the throwaway certificates
+# (not pinned: it takes Debian's security updates; any 3.x makes the same certificates). A cached
+# binary (a CI cache hit) needs nothing else.
+NEED_SOURCE=false
+runtime=()
+[[ $(installed_version etcd-server) == "${ETCD_VERSION}" ]] || runtime+=("etcd-server=${ETCD_VERSION}")
+command -v openssl >/dev/null || runtime+=(openssl)
+if [[ -f "${STAMP}" && $(cat "${STAMP}") == "${WANT_STAMP}" && -x "${OUT}/bin/kube-apiserver" ]]; then
+  [[ ${#runtime[@]} == 0 ]] || apt_install "${runtime[@]}"
   say "up to date: ${OUT}/bin/kube-apiserver (${WANT_STAMP})"
   exit 0
 fi
 
+# --- 1b. Building: Go and reflect2 too, dpkg-source, and a deb-src entry for the source package.
+NEED_SOURCE=true
 SOURCES=/etc/apt/sources.list.d/cf-bookworm-src.sources
 if [[ ! -f "${SOURCES}" ]]; then
   say "adding a deb-src entry for bookworm main: ${SOURCES}"
@@ -66,14 +78,16 @@ Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOF
 fi
-# Fresh machines (CI containers) have no package lists at all; old ones may predate the deb-src entry.
-if ! apt-cache showsrc kubernetes 2>/dev/null | grep -qx "Version: ${K8S_SRC_VERSION}"; then
-  say "apt-get update"
-  as_root apt-get update -qq
-fi
+want=("${runtime[@]}")
+[[ $(installed_version golang-go) == "${GO_VERSION}" ]] || want+=("golang-go=${GO_VERSION}")
+[[ $(installed_version golang-github-modern-go-reflect2-dev) == "${REFLECT2_VERSION}" ]] ||
+  want+=("golang-github-modern-go-reflect2-dev=${REFLECT2_VERSION}")
+command -v dpkg-source >/dev/null || want+=(dpkg-dev)   # any version: it only unpacks the source
 if [[ ${#want[@]} -gt 0 ]]; then
-  say "apt-get install ${want[*]}"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${want[@]}"
+  apt_install "${want[@]}"
+elif ! apt-cache showsrc kubernetes 2>/dev/null | grep -qx "Version: ${K8S_SRC_VERSION}"; then
+  say "apt-get update (for the deb-src entry)"
+  as_root apt-get update -qq
 fi
 
 # --- 2. The source package, checked against the pinned .dsc hash, unpacked with Debian's patches.
