@@ -36,6 +36,11 @@ def main(argv: list[str]) -> int:
     check = verbs.add_parser("check", help="parse and check existing config files")
     check.add_argument("--models", type=Path, help="a models.config file")
     check.add_argument("--monitoring", type=Path, help="a monitoring.config file")
+    check.add_argument(
+        "--labels-before-load",
+        action="store_true",
+        help="the server runs with --allow_version_labels_for_unavailable_models",
+    )
     args = parser.parse_args(argv)
     try:
         if args.verb == "render":
@@ -50,7 +55,9 @@ def main(argv: list[str]) -> int:
             if not (args.models or args.monitoring):
                 parser.error("give --models and/or --monitoring")
             if args.models:
-                check_models_config(_read(args.models), file=args.models)
+                check_models_config(
+                    _read(args.models), file=args.models, labels_before_load=args.labels_before_load
+                )
             if args.monitoring:
                 check_monitoring_config(_read(args.monitoring), file=args.monitoring)
             print("ok")

@@ -88,8 +88,12 @@ class MonitoringSettings(_Strict):
     prometheus_path: str = Field(PROMETHEUS_PATH, pattern=r"^/[^\s]*$")
 
 
-def render_models_config(config: ServerConfig, *, header: str = "") -> str:
-    """models.config text for ``config``; raises UserError if TF Serving would reject it."""
+def render_models_config(config: ServerConfig, *, header: str = "", labels_before_load: bool = False) -> str:
+    """models.config text for ``config``; raises UserError if TF Serving would reject it.
+
+    ``labels_before_load``: the server runs with ``--allow_version_labels_for_unavailable_models``
+    (see ``check_models_config``).
+    """
     message = model_server_config_class()()
     for model in config.models:
         entry = message.model_config_list.config.add()
@@ -106,7 +110,7 @@ def render_models_config(config: ServerConfig, *, header: str = "") -> str:
         for label, version in sorted(model.version_labels.items()):
             entry.version_labels[label] = version
     text = _comment(header) + text_format.MessageToString(message)
-    check_models_config(text, file="<rendered models.config>")
+    check_models_config(text, file="<rendered models.config>", labels_before_load=labels_before_load)
     return text
 
 
@@ -119,10 +123,15 @@ def render_monitoring_config(settings: MonitoringSettings, *, header: str = "") 
     return text
 
 
-def check_models_config(text: str, *, file: str | Path):
+def check_models_config(text: str, *, file: str | Path, labels_before_load: bool = False):
     """Parses models.config text with the real ModelServerConfig proto and checks it as TF Serving would.
 
     Returns the parsed message; raises UserError naming the file and the field.
+
+    Version labels: ``ServerCore::ReloadConfig`` assigns them *before* it loads the models, and
+    refuses a label whose version is not AVAILABLE, so a config with labels stops the server at
+    start-up unless it runs with ``--allow_version_labels_for_unavailable_models``
+    (``labels_before_load=True``).
     """
     message = _parse(text, model_server_config_class()(), file)
     if message.WhichOneof("config") != "model_config_list":
@@ -144,7 +153,7 @@ def check_models_config(text: str, *, file: str | Path):
         seen.add(config.name)
         _check_base_path(config, file, where)
         _check_platform(config, file, where)
-        _check_versions(config, file, where)
+        _check_versions(config, file, where, labels_before_load)
     return message
 
 
@@ -196,7 +205,7 @@ def _check_platform(config, file, where: str) -> None:
         )
 
 
-def _check_versions(config, file, where: str) -> None:
+def _check_versions(config, file, where: str, labels_before_load: bool) -> None:
     policy = config.model_version_policy
     served: set[int] | None = None  # None: whatever is on disk
     if policy.WhichOneof("policy_choice") == "specific":
@@ -214,6 +223,14 @@ def _check_versions(config, file, where: str) -> None:
                 field=f"{where}.model_version_policy.specific.versions",
             )
     for label, version in config.version_labels.items():
+        if not labels_before_load:
+            raise UserError(
+                f"label {label!r}: TF Serving assigns labels before it loads the versions, so at start-up "
+                "this fails the whole server; drop the label or run with "
+                "--allow_version_labels_for_unavailable_models",
+                file=file,
+                field=f"{where}.version_labels.{label}",
+            )
         if served is not None and version not in served:
             raise UserError(
                 f"label {label!r} points at version {version}, which the specific policy does not serve",

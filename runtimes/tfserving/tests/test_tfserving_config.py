@@ -50,7 +50,8 @@ def test_rendered_models_config_parses_back_with_every_field():
             ModelEntry(name="third", base_path="/models/third"),
         ]
     )
-    message = check_models_config(render_models_config(config), file="t")
+    text = render_models_config(config, labels_before_load=True)
+    message = check_models_config(text, file="t", labels_before_load=True)
     first, second, third = message.model_config_list.config
     assert (first.name, first.base_path) == ("resnet50", "/models/resnet50")
     assert first.model_platform == "tensorflow"
@@ -133,7 +134,7 @@ def test_upstream_monitoring_fixture_parses_with_the_vendored_descriptor():
             'model_config_list { config { name: "a" base_path: "/a" model_platform: "tensorflow" '
             'model_version_policy { specific { versions: 1 } } version_labels { key: "s" value: 2 } } }',
             "version_labels.s",
-            "does not serve",
+            "assigns labels before it loads the versions",
         ),
         ('model_config_list { config { name: "a" base_path: "/a" } }', ".model_platform", "tensorflow"),
         ('model_config_list { config { base_path: "/a" model_platform: "tensorflow" } }', ".name", "missing"),
@@ -187,12 +188,29 @@ def test_bad_model_settings_file_names_file_and_field(tmp_path, yaml_text, field
         assert caught.value.field.startswith(field)
 
 
-def test_label_outside_the_specific_versions_fails_before_deploy(tmp_path):
-    settings = "version_policy: {specific: {versions: [1]}}\nversion_labels: {stable: 2}\n"
+def test_version_labels_fail_before_deploy_as_they_would_at_server_start(tmp_path):
+    # server_core.cc ReloadConfig assigns labels before loading: without the flag the server exits.
+    settings = "version_policy: {specific: {versions: [1]}}\nversion_labels: {stable: 1}\n"
     (tmp_path / "tfserving.yaml").write_text(settings)
-    with pytest.raises(UserError, match="does not serve") as caught:
+    with pytest.raises(UserError, match="--allow_version_labels_for_unavailable_models") as caught:
         config_files(tmp_path, "resnet50", gpu=False)
     assert caught.value.field == "model_config_list.config[0].version_labels.stable"
+
+
+def test_with_the_flag_a_label_must_still_point_at_a_served_version():
+    text = (
+        'model_config_list { config { name: "a" base_path: "/a" model_platform: "tensorflow" '
+        'model_version_policy { specific { versions: 1 } } version_labels { key: "s" value: 2 } } }'
+    )
+    with pytest.raises(UserError, match="which the specific policy does not serve") as caught:
+        check_models_config(text, file="m", labels_before_load=True)
+    assert caught.value.field == "model_config_list.config[0].version_labels.s"
+    fixed = text.replace("value: 2", "value: 1")
+    assert dict(
+        check_models_config(fixed, file="m", labels_before_load=True)
+        .model_config_list.config[0]
+        .version_labels
+    ) == {"s": 1}
 
 
 def test_bad_model_name_points_at_model_yaml(tmp_path):
