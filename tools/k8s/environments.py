@@ -112,15 +112,19 @@ class Autoscaling(Strict):
 
 
 class Gpu(Strict):
-    kind: Literal["none", "nvidia.com/gpu"] = "none"
+    """``kind``: none, a whole ``nvidia.com/gpu``, or always one MIG profile. With a whole GPU,
+    ``migProfile`` is what the model takes instead once the environment turns MIG on."""
+
+    kind: Literal["none", "nvidia.com/gpu"] | MigProfile = "none"
     count: int = Field(default=1, ge=1, le=8)
-    # Used instead of a whole GPU when features.enableAdvancedGPUFeaturesMIG is on.
     migProfile: MigProfile | None = None
 
     @model_validator(mode="after")
     def _profile_needs_gpu(self) -> Gpu:
-        if self.kind == "none" and self.migProfile is not None:
-            raise ValueError("migProfile needs kind: nvidia.com/gpu")
+        if self.migProfile is not None and self.kind != "nvidia.com/gpu":
+            raise ValueError(
+                "migProfile is the MIG alternative to kind: nvidia.com/gpu; set one or the other"
+            )
         return self
 
 
@@ -150,7 +154,9 @@ class Environment(Strict):
         gpu = self.models[model].gpu
         if gpu.kind == "none":
             return None
-        return gpu.migProfile if self.features.enableAdvancedGPUFeaturesMIG else gpu.kind
+        if gpu.kind == "nvidia.com/gpu" and self.features.enableAdvancedGPUFeaturesMIG:
+            return gpu.migProfile
+        return gpu.kind
 
 
 def environments_dir(root: Path = REPO_ROOT) -> Path:
@@ -204,12 +210,18 @@ def _check_rules(env: Environment, path: Path) -> None:
                     f"port {port} is also used by {seen[port]}", file=path, field=f"{where}.hostPorts.{name}"
                 )
             seen[port] = f"models.{model}.hostPorts.{name}"
-        gpu = entry.gpu
-        if env.features.enableAdvancedGPUFeaturesMIG and gpu.kind != "none" and not gpu.migProfile:
+        gpu, mig = entry.gpu, env.features.enableAdvancedGPUFeaturesMIG
+        if mig and gpu.kind == "nvidia.com/gpu" and not gpu.migProfile:
             raise UserError(
                 "a GPU model needs a migProfile when features.enableAdvancedGPUFeaturesMIG is on",
                 file=path,
                 field=f"{where}.gpu.migProfile",
+            )
+        if not mig and gpu.kind in MIG_PROFILES:
+            raise UserError(
+                "a MIG profile needs features.enableAdvancedGPUFeaturesMIG: true",
+                file=path,
+                field=f"{where}.gpu.kind",
             )
 
 

@@ -9,6 +9,7 @@ reach the HPA through prometheus-adapter (or KEDA) on the cluster; nothing here 
 
 from __future__ import annotations
 
+from tools.k8s.environments import MIG_PROFILES
 from tools.k8s.inputs import RenderInputs
 
 DCGM_GPU_UTIL = "DCGM_FI_DEV_GPU_UTIL"  # percent, 0..100
@@ -38,7 +39,7 @@ def _gpu_metric(inputs: RenderInputs) -> dict:
     if own is not None:
         return _pods_metric(own.name, own.averageValue)
     percent = inputs.placement.autoscaling.targetGPUUtilizationPercentage
-    if inputs.env.features.enableAdvancedGPUFeaturesMIG:
+    if inputs.gpu_resource in MIG_PROFILES:
         # The same target as a ratio in milli-units: 80 % -> "800m" (0.8).
         return _pods_metric(DCGM_MIG_ENGINE_ACTIVE, f"{percent * 10}m")
     return _pods_metric(DCGM_GPU_UTIL, str(percent))

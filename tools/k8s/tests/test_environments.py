@@ -211,3 +211,11 @@ def test_unquoted_numbers_are_quantities(tmp_path: Path):
     env = load_environment_file(write(tmp_path / "local.yaml", data))
     assert env.models["yolo"].resources.limits.cpu == "2"
     assert env.models["yolo"].resources.requests.cpu == "0.5"
+
+
+def test_a_mig_profile_may_be_the_kind_itself(tmp_path: Path):
+    data = read(REPO_ROOT / "platform" / "environments" / "prod.yaml")
+    data["models"]["gpt2"]["gpu"] = {"kind": "nvidia.com/mig-2g.20gb", "count": 2}
+    env = load_environment_file(write(tmp_path / "prod.yaml", data))
+    assert env.gpu_resource("gpt2") == "nvidia.com/mig-2g.20gb"
+    assert env.gpu_resource("resnet50") == "nvidia.com/mig-1g.10gb", "kind nvidia.com/gpu + migProfile"
