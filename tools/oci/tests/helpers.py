@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import tarfile
+import tempfile
 from pathlib import Path
 
 HELLO = "tools/oci/tests/testdata/hello"
@@ -14,3 +17,34 @@ def unpack(layout_dir: Path, manifest: dict, dest: Path) -> None:
         blob = layout_dir / "blobs" / "sha256" / layer["digest"].removeprefix("sha256:")
         with tarfile.open(blob, "r:gz") as tar:
             tar.extractall(dest, filter="fully_trusted")  # our own image; keeps /tmp 1777
+
+
+def podman_run(
+    storage: Path, reference: str, *args: str, options: tuple = (), timeout: float = 120, detach: bool = False
+):
+    """``podman run`` of an image from the local registry with the platform's security defaults
+    (uid 65532, read-only root, no capabilities, no new privileges), on a private podman storage
+    so tests never touch the machine's images. Returns the CompletedProcess (or Popen if detach)."""
+    conf = storage / "containers.conf"
+    if not conf.exists():
+        storage.mkdir(parents=True, exist_ok=True)
+        # runc, not crun (crun fails on this kernel's hybrid cgroups); host ulimits are lower than
+        # podman's defaults (see docs: offline-recipes.md, OCI images).
+        conf.write_text(
+            '[engine]\nruntime = "runc"\nevents_logger = "file"\n'
+            '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]\n'
+        )
+    # podman refuses a runroot path longer than 50 characters: keep a short link to it.
+    run_root = Path(tempfile.gettempdir()) / f"podrun-{abs(hash(str(storage))) % 10**8}"
+    (storage / "run").mkdir(parents=True, exist_ok=True)
+    if not run_root.exists():
+        run_root.symlink_to(storage / "run")
+    command = [
+        "podman", "--root", str(storage / "root"), "--runroot", str(run_root),
+        "run", "--rm", "--tls-verify=false", "--network", "host", "--read-only", "--user", "65532:65532",
+        "--cap-drop=ALL", "--security-opt", "no-new-privileges", *options, reference, *args,
+    ]  # fmt: skip
+    env = dict(os.environ, CONTAINERS_CONF=str(conf))
+    if detach:
+        return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)

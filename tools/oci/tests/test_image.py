@@ -14,7 +14,7 @@ from tools.labels import Label
 from tools.oci.builder import build_image
 from tools.oci.layout import read_manifest
 from tools.oci.push import push_image, read_pushed
-from tools.oci.tests.helpers import HELLO, unpack
+from tools.oci.tests.helpers import HELLO, podman_run, unpack
 
 IMAGE = Label(HELLO, "image")
 CHILD = Label(HELLO, "child")
@@ -161,3 +161,12 @@ def test_app_only_change_pushes_only_the_app_layer(built, repo_copy, local_regis
     _, pulled_manifest, _ = read_manifest(pulled)
     assert [layer["digest"] for layer in pulled_manifest["layers"]] == new_layers
     build_image(IMAGE, root=repo_copy)  # back to the original app
+
+
+@pytest.mark.slow
+def test_podman_runs_the_pushed_image_by_digest_locked_down(built, local_registry, tmp_path):
+    """The real container path: pull by digest from the registry, run read-only as 65532."""
+    result = push_image(IMAGE, local_registry.address)
+    run = podman_run(tmp_path / "podman", result.reference, "podman-arg")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["hello", "xn--bcher-kva.example", "podman-arg"]
