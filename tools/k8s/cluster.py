@@ -345,7 +345,8 @@ def delete(
 
     ``target`` is the rendered objects (labels and namespaces are read from them) or the labels
     themselves (``namespace`` narrows the search; all namespaces otherwise). The shared Namespace,
-    ServiceAccount and RBAC are deleted only with ``include_shared`` and rendered ``target`` objects.
+    ServiceAccount and RBAC are deleted only with ``include_shared`` and rendered ``target`` objects
+    (deleting the Namespace removes everything in it, other models included).
     """
     say = progress or (lambda _line: None)
     with connect(kubeconfig, context) as cluster:
@@ -383,18 +384,16 @@ def wait_ready(
     timeout: float = 300.0,
     interval: float = 2.0,
     progress: Progress | None = None,
-    clock: Callable[[], float] | None = None,
-    sleep: Callable[[float], None] | None = None,
 ) -> ModelStatus:
     """Polls until every Deployment of the model is rolled out; a line per change of progress.
 
     Rolled out means what ``kubectl rollout status`` checks: the controller saw the newest spec,
     and all desired replicas are updated and available. Raises RolloutTimeout after ``timeout`` s.
     """
-    clock, sleep, say = clock or time.monotonic, sleep or time.sleep, progress or (lambda _line: None)
+    say = progress or (lambda _line: None)
     with connect(kubeconfig, context) as cluster:
         selector, namespaces, _ = _target(cluster, target, namespace)
-        deadline, last = clock() + timeout, None
+        deadline, last = time.monotonic() + timeout, None
         while True:
             current = _status(cluster, selector, namespaces)
             lines = [str(d) for d in current.deployments] or ["no deployments found yet"]
@@ -404,12 +403,12 @@ def wait_ready(
                 last = lines
             if current.ready:
                 return current
-            if clock() >= deadline:
+            if time.monotonic() >= deadline:
                 pending = ", ".join(
                     f"{d.name} {d.ready}/{d.desired} ready" for d in current.deployments if not d.rolled_out
                 )
                 raise RolloutTimeout(f"not ready after {timeout:g} s: {pending or 'no deployments'}", current)
-            sleep(interval)
+            time.sleep(interval)
 
 
 # --- planning --------------------------------------------------------------------------------------
