@@ -92,7 +92,8 @@ def _resources(inputs: RenderInputs) -> dict:
     gpu = inputs.gpu_resource
     if gpu:
         # Extended resources are requested through limits alone; the scheduler copies them to requests.
-        limits[gpu] = inputs.placement.gpu.count
+        # A string: quantities are strings to server-side apply ("expected string, got 1").
+        limits[gpu] = str(inputs.placement.gpu.count)
     return {"requests": {"cpu": wanted.requests.cpu, "memory": wanted.requests.memory}, "limits": limits}
 
 

@@ -122,9 +122,9 @@ def test_gpu_limits_follow_the_environment_and_the_mig_toggle(rendered):
         return pod_spec(rendered[model, env])["containers"][0]["resources"]["limits"]
 
     assert not any(k.startswith("nvidia.com/") for k in limits("gpt2", "local"))
-    assert limits("gpt2", "staging")["nvidia.com/gpu"] == 1
-    assert limits("gpt2", "prod") == {"cpu": "4", "memory": "8Gi", "nvidia.com/mig-3g.40gb": 1}
-    assert limits("resnet50", "prod")["nvidia.com/mig-1g.10gb"] == 1
+    assert limits("gpt2", "staging")["nvidia.com/gpu"] == "1"
+    assert limits("gpt2", "prod") == {"cpu": "4", "memory": "8Gi", "nvidia.com/mig-3g.40gb": "1"}
+    assert limits("resnet50", "prod")["nvidia.com/mig-1g.10gb"] == "1"
     assert not any(k.startswith("nvidia.com/") for k in limits("yolo", "prod"))
     gpu_pod = pod_spec(rendered["gpt2", "staging"])
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in gpu_pod["tolerations"]
