@@ -25,8 +25,8 @@ from tools.k8s.safe_types import (
     Registry,
 )
 from tools.k8s.specs import Strict, known_models, load_model, load_platform, load_runtime, validation_error
+from tools.k8s.strict_yaml import load_data_file
 from tools.paths import REPO_ROOT
-from tools.yamlio import load_yaml
 
 # MIG profiles the NVIDIA device plugin exposes as resources under the "mixed" strategy, for the
 # GPUs that support MIG (NVIDIA MIG User Guide, "Supported MIG Profiles": A30 24GB, A100 40GB,
@@ -169,7 +169,7 @@ def known_environments(root: Path = REPO_ROOT) -> list[str]:
 
 def load_environment_file(path: Path, root: Path = REPO_ROOT) -> Environment:
     """Reads and checks one environment file; its name is the file's stem."""
-    data = load_yaml(path)
+    data = load_data_file(path)
     if not isinstance(data, dict):
         raise UserError("an environment file must be a mapping", file=path)
     if "namespace" not in data:

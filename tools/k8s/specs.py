@@ -26,9 +26,10 @@ from tools.k8s.safe_types import (
     Quantity,
     Word,
 )
+from tools.k8s.strict_yaml import load_data_file
 from tools.labels import Label
 from tools.paths import REPO_ROOT
-from tools.yamlio import load_yaml, pydantic_error
+from tools.yamlio import pydantic_error
 
 
 class Strict(BaseModel):
@@ -209,7 +210,7 @@ def validation_error(error: ValidationError, path: Path) -> UserError:
 
 def load_spec(path: Path, spec: type[SpecT]) -> SpecT:
     """Reads one YAML file into ``spec``; any problem is a UserError naming file and field."""
-    data = load_yaml(path)
+    data = load_data_file(path)
     try:
         return spec.model_validate(data)
     except ValidationError as error:

@@ -219,3 +219,13 @@ def test_a_mig_profile_may_be_the_kind_itself(tmp_path: Path):
     env = load_environment_file(write(tmp_path / "prod.yaml", data))
     assert env.gpu_resource("gpt2") == "nvidia.com/mig-2g.20gb"
     assert env.gpu_resource("resnet50") == "nvidia.com/mig-1g.10gb", "kind nvidia.com/gpu + migProfile"
+
+
+def test_a_repeated_key_is_an_error_not_a_silent_override(tmp_path: Path):
+    text = LOCAL.read_text()
+    yolo_block = text[text.index("  yolo:\n") : text.index("  gpt2:\n")]
+    path = tmp_path / "local.yaml"
+    path.write_text(text + yolo_block)  # the yolo block pasted twice
+    with pytest.raises(UserError, match=r"duplicate key 'yolo' \(first on line \d+\)") as caught:
+        load_environment_file(path)
+    assert caught.value.file == str(path) and caught.value.field.startswith("line ")
