@@ -173,6 +173,11 @@ def _with_tokens(protocol, prompt, max_new_tokens):
 BAD_REQUESTS = {
     # name: (inputs from the protocol module, model name, what the error must say)
     "empty batch": (lambda p: _raw_text(p, np.empty((0, 1), dtype=np.object_)), MODEL_NAME, "text"),
+    "more rows than max_batch_size": (
+        lambda p: _raw_text(p, [[b"x"]] * 9),
+        MODEL_NAME,
+        "batch-size must be <= 8",
+    ),
     "wrong datatype": (lambda p: _raw_text(p, [[7]], "INT32"), MODEL_NAME, "expects 'BYTES'"),
     "non-UTF-8 bytes": (lambda p: _raw_text(p, [[b"ok \xff\xfe"]]), MODEL_NAME, "not valid UTF-8"),
     "max_new_tokens 0": (lambda p: _with_tokens(p, "hi", 0), MODEL_NAME, "max_new_tokens[0] is 0"),

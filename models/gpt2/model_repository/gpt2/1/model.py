@@ -78,6 +78,11 @@ class TritonPythonModel:
             except BadRequest as error:
                 responses[index] = _error_response(str(error), pb_utils.TritonError.INVALID_ARG)
                 continue
+            except Exception as error:  # a bug reading one request must not fail the whole batch
+                responses[index] = _error_response(
+                    f"could not read the request: {error}", pb_utils.TritonError.INTERNAL
+                )
+                continue
             rows_per_request[index] = [None] * len(rows)
             for row, (token_ids, max_new_tokens, temperature) in enumerate(rows):
                 groups[(max_new_tokens, temperature)].append((index, row, token_ids))
