@@ -7,6 +7,9 @@ process, the same handler on the same weights. Each round runs a block in-proces
 over HTTP, so both see the same machine load; latency percentiles are over all rounds. Prints
 p50/p99 and throughput at concurrency 1 and 4, and the ratios HTTP / in-process
 (target: HTTP p50 within 1.10x of in-process at concurrency 1).
+
+``--backends`` also compares the two backends in-process (ONNX on onnxruntime vs the .pt on
+ultralytics/torch), the measurement behind serving ONNX in the CPU image.
 """
 
 from __future__ import annotations
@@ -81,6 +84,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--per-round", type=int, default=10, help="requests per block (at each concurrency)")
     parser.add_argument("--image", type=Path, help="default: ultralytics' bus.jpg")
+    parser.add_argument("--backends", action="store_true", help="also compare ONNX vs .pt in-process")
     args = parser.parse_args()
 
     image = args.image.read_bytes() if args.image else ultralytics_asset("bus.jpg")

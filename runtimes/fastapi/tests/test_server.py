@@ -348,6 +348,19 @@ def test_serves_as_nonroot_on_a_readonly_root(tmp_path, bus_jpg):
     assert "Read-only file system" not in server.log()
 
 
+def test_several_workers(tmp_path, bus_jpg):
+    gate = tmp_path / "gate"
+    gate.write_text("open")
+    with running_server(
+        {**gated_settings(gate), "SERVER_WORKERS": "2"}, tmp_path, wait_for="/ready"
+    ) as server:
+        with server.client() as client:
+            for _ in range(4):
+                assert client.post("/predict", files={"file": ("bus.jpg", bus_jpg)}).status_code == 200
+        assert server.stop() == 0, server.log()
+    assert server.log().count("Application startup complete") == 2
+
+
 def test_bad_environment_exits_with_one_line(tmp_path):
     # The other ways the environment can be wrong are in test_settings.py, in-process.
     settings = {"MODEL_NAME": "toy", "MODEL_HANDLER": "no.such.module:Model"}
