@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from runtimes.fastapi import metrics
-from runtimes.fastapi.errors import InvalidInput, ModelNotFound, ServerUnhealthy
+from runtimes.fastapi.errors import InvalidInput, ModelNotFound, NotImplementedByModel, ServerUnhealthy
 from runtimes.fastapi.loader import LoadState, ModelLoader
 from runtimes.fastapi.model import Model
 from runtimes.fastapi.protocol import (
@@ -81,6 +81,8 @@ async def predict(loader: ModelLoader, payload: Any) -> Any:
 async def infer(loader: ModelLoader, name: str, request: InferenceRequest) -> InferenceResponse:
     model = find_model(loader, name)
     loader.require_ready()
+    if not model.speaks_v2:
+        raise NotImplementedByModel(f"model {model.name!r} does not implement V2 tensor inference")
     declared = [spec.name for spec in model.outputs]
     wanted = [o.name for o in request.outputs] if request.outputs else declared
     unknown = sorted(set(wanted) - set(declared))

@@ -83,6 +83,11 @@ class Model:
         timings["postprocess"] = time.perf_counter() - done
         return response, timings
 
+    @property
+    def speaks_v2(self) -> bool:
+        """Whether this handler implements ``infer_tensors`` (else V2 /infer answers 501)."""
+        return type(self).infer_tensors is not Model.infer_tensors
+
     def infer_tensors(self, tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """V2 inference: named input arrays (already checked against ``inputs``) to named outputs."""
         raise NotImplementedByModel(f"model {self.name!r} does not implement V2 tensor inference")

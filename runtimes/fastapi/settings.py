@@ -6,6 +6,8 @@ comes from ``MODEL_PATH``, ``server_port`` from ``SERVER_PORT``.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -30,7 +32,7 @@ class Settings(BaseSettings):
     server_inference_threads: int = Field(default=1, ge=1)
     # Under Kubernetes' default 30 s terminationGracePeriodSeconds, so in-flight requests can finish.
     server_graceful_shutdown_seconds: int = Field(default=20, ge=0)
-    server_log_level: str = "info"
+    server_log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
 
 
 class SettingsError(Exception):

@@ -50,7 +50,9 @@ class GatedSum(Model):
 
 
 class NoV2(Model):
-    """A handler without V2 tensor support (the server answers 501 on /infer)."""
+    """A handler without V2 tensor support (the server answers 501 on /infer); b"bug" crashes it."""
 
     def predict(self, model_input: bytes) -> dict:
+        if model_input == b"bug":
+            raise RuntimeError("a bug in the handler, with internals in its message")
         return {"bytes": len(model_input)}
