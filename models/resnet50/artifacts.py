@@ -84,4 +84,6 @@ def build(out_dir: Path) -> None:
     saved_model = out_dir / description["path"] / "saved_model.pb"
     if not saved_model.is_file():
         raise RuntimeError(f"the export reported success but wrote no {saved_model}")
+    version_dir = saved_model.parent
+    description["bytes"] = sum(f.stat().st_size for f in version_dir.rglob("*") if f.is_file())
     (out_dir / "metadata.json").write_text(json.dumps(description, indent=2, sort_keys=True) + "\n")

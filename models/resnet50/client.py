@@ -35,7 +35,7 @@ OUTPUT = "probabilities"
 IMAGE_SIZE = 224
 RESIZE_SHORTER_TO = 256
 NUM_CLASSES = 1000
-# A request is ~0.5 MB of JSON per image (150,528 numbers); keep batches small.
+# Each image is 150,528 JSON numbers (224*224*3): keep batches small.
 MAX_BATCH = 32
 
 

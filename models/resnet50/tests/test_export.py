@@ -1,7 +1,7 @@
 """The exported SavedModel, loaded back with tensorflow and run on a real JPEG through the client.
 
 Runs in .venvs/tf (``pytest -m tensorflow``). The artifact is built once per session through the
-real ``artifacts.build`` (the child-process export), about 10 s and 100 MB.
+real ``artifacts.build`` (the child-process export); metadata.json records its size.
 """
 
 from __future__ import annotations
@@ -73,6 +73,7 @@ def test_artifact_layout_and_metadata(artifact_dir, tf):
     assert metadata["signature"]["inputs"] == {INPUT: {"dtype": "uint8", "shape": [-1, 224, 224, 3]}}
     assert metadata["weights"] == {"random_seed": export.DEFAULT_SEED}
     assert metadata["exported_with"]["tensorflow"] == tf.__version__
+    assert metadata["bytes"] == sum(f.stat().st_size for f in version.rglob("*") if f.is_file())
 
 
 def test_signature_is_what_the_client_sends(signature, tf):
