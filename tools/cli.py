@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(message)s",
         stream=sys.stderr,
     )
+    # httpx logs every request at INFO; the verbs say what matters themselves.
+    logging.getLogger("httpx").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     try:
         return int(_verb_module(args.verb).run(args) or 0)
     except UserError as error:

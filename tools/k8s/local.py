@@ -36,9 +36,8 @@ from tools.paths import build_dir
 
 log = logging.getLogger(__name__)
 
-# What podman plays; everything else (Namespace, RBAC, Service, HPA, PDB, ServiceMonitor) only
-# means something to a Kubernetes control plane and is reported as not applicable here.
-PLAYED_KINDS = ("ConfigMap", "Deployment")
+# podman plays the Deployment (its ConfigMaps become files, see _materialize_config_maps);
+# Namespace, RBAC, Service, HPA, PDB and ServiceMonitor only mean something to a control plane.
 INSTANCE_LABEL = "app.kubernetes.io/instance"
 
 CONTAINERS_CONF = """\
@@ -129,11 +128,14 @@ class PodmanTarget:
     # -- turning resolved manifests into what podman plays --------------------------------------
 
     def playable(self, objects: Iterable[Mapping], host_ports: Mapping[str, int]) -> list[dict]:
-        """The ConfigMaps and the Deployment, with one replica and ports published on loopback."""
-        played = [copy.deepcopy(dict(o)) for o in objects if o.get("kind") in PLAYED_KINDS]
-        deployments = [o for o in played if o["kind"] == "Deployment"]
+        """The Deployment, with one replica, ports published on loopback and ConfigMaps as files."""
+        objects = [copy.deepcopy(dict(o)) for o in objects]
+        deployments = [o for o in objects if o.get("kind") == "Deployment"]
         if len(deployments) != 1:
             raise UserError(f"expected one Deployment per model, got {len(deployments)}")
+        config_maps = {o["metadata"]["name"]: o for o in objects if o.get("kind") == "ConfigMap"}
+        self._materialize_config_maps(deployments[0]["spec"]["template"]["spec"], config_maps)
+        played = deployments
         spec = deployments[0]["spec"]
         spec["replicas"] = 1  # host ports cannot be shared between replicas on one machine
         published = set()
@@ -148,6 +150,62 @@ class PodmanTarget:
         if missing:
             raise UserError(f"hostPorts name no container port: {sorted(missing)}")
         return played
+
+    def _materialize_config_maps(self, pod: dict, config_maps: Mapping[str, dict]) -> None:
+        """Turns configMap volumes into read-only hostPath mounts of files written here.
+
+        podman 4.3 ignores ``subPath`` (a ConfigMap key mounted over one file becomes a directory
+        and the container fails) and keeps ConfigMap volumes as named volumes that are not updated
+        on the next play. Files under a directory named by the content's hash avoid both: a changed
+        ConfigMap is a changed path, so diff sees it and the pod is replaced.
+        """
+        volumes = {v["name"]: v for v in pod.get("volumes", []) if "configMap" in v}
+        if not volumes:
+            return
+        written: dict[str, Path] = {}
+        for name, volume in volumes.items():
+            cm_name = volume["configMap"]["name"]
+            if cm_name not in config_maps:
+                raise UserError(f"volume {name!r} names ConfigMap {cm_name!r}, which is not rendered")
+            data = config_maps[cm_name].get("data", {})
+            items = volume["configMap"].get("items") or [{"key": k, "path": k} for k in sorted(data)]
+            files = {item["path"]: data[item["key"]] for item in items}
+            content = json.dumps(files, sort_keys=True).encode()
+            directory = (
+                self.state_dir / "configmaps" / f"{cm_name}-{hashlib.sha256(content).hexdigest()[:12]}"
+            )
+            if not directory.exists():
+                tmp = directory.with_name(directory.name + ".tmp")
+                shutil.rmtree(tmp, ignore_errors=True)
+                for rel, text in files.items():
+                    (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+                    (tmp / rel).write_text(text)
+                    (tmp / rel).chmod(0o644)
+                tmp.chmod(0o755)
+                tmp.rename(directory)
+            written[name] = directory
+        new_volumes = [v for v in pod.get("volumes", []) if v["name"] not in volumes]
+        for container in pod["containers"]:
+            for mount in container.get("volumeMounts", []):
+                if mount["name"] not in written:
+                    continue
+                directory = written[mount["name"]]
+                sub_path = mount.pop("subPath", None)
+                volume_name = (
+                    f"{mount['name']}-{sub_path.replace('.', '-').replace('/', '-')}"
+                    if sub_path
+                    else mount["name"]
+                )
+                host_path = (
+                    {"path": str(directory / sub_path), "type": "File"}
+                    if sub_path
+                    else {"path": str(directory), "type": "Directory"}
+                )
+                mount["name"] = volume_name
+                mount["readOnly"] = True
+                if not any(v["name"] == volume_name for v in new_volumes):
+                    new_volumes.append({"name": volume_name, "hostPath": host_path})
+        pod["volumes"] = new_volumes
 
     @staticmethod
     def _deployment(played: list[dict]) -> dict:
