@@ -123,11 +123,27 @@ def _stamp_labels(spec: ImageSpec, label: Label, stamp: bool) -> tuple[dict, str
     return labels, created
 
 
+def _pulled_base(base: str, package: str, root: Path) -> str | None:
+    """The ``@repo`` image at the bottom of a chain of py_image bases, if there is one."""
+    seen = set()
+    while not base.startswith("@"):
+        label = Label.parse(base, package=package)
+        if label in seen:
+            raise UserError(f"py_image bases form a cycle through {label}", file=_build_file(root, package))
+        seen.add(label)
+        target = read_target(label, root=root)
+        if target.kind != "py_image" or not isinstance(target.attrs.get("base"), str):
+            return None
+        base, package = target.attrs["base"], label.package
+    return base
+
+
 def _resolve_base(spec: ImageSpec, target: Target, root: Path, stamp: bool, progress: Progress) -> _Base:
     build_file = _build_file(root, target.package)
-    if spec.base.startswith("@"):
+    pulled = _pulled_base(spec.base, target.package, root)
+    if pulled:
         raise UserError(
-            f"base {spec.base!r} is an image pulled by digest in MODULE.bazel (oci.pull): only Bazel can "
+            f"base {pulled!r} is an image pulled by digest in MODULE.bazel (oci.pull): only Bazel can "
             f"build {target.label} (bazel build {target.label}); the Python builder makes images on the "
             "local Debian base (//third_party/debian:python311) or on another py_image",
             file=build_file,
@@ -158,7 +174,22 @@ def _merge_env(base_env: list[str], *extra: dict[str, str]) -> list[str]:
 
 
 def _count_steps(spec: ImageSpec, files: list[Path]) -> int:
-    return (1 if spec.requirements else 0) + len(spec.artifacts) + (1 if files else 0)
+    return (1 if spec.requirements else 0) + len(spec.artifacts) + bool(spec.files) + bool(files)
+
+
+def _placed_files(spec: ImageSpec, package: str, root: Path) -> dict[str, Path]:
+    placed = {}
+    for destination, text in sorted(spec.files.items()):
+        found = collect_sources([text], package, root)
+        found = [f for f in found if f.name != "__init__.py" or text.endswith("__init__.py")]
+        if len(found) != 1:
+            raise UserError(
+                f"files[{destination!r}] must name exactly one file, {text!r} gives {len(found)}",
+                file=_build_file(root, package),
+                field="files",
+            )
+        placed[destination] = found[0]
+    return placed
 
 
 def build_image(label: Label | str, *, stamp: bool = False, root: Path = REPO_ROOT) -> BuiltImage:
@@ -187,6 +218,10 @@ def build_image(label: Label | str, *, stamp: bool = False, root: Path = REPO_RO
                     layers.artifacts_layer(destination, source, spec.artifacts_exclude, step),
                 )
             )
+    if spec.files:
+        placed = _placed_files(spec, label.package, root)
+        with progress.step("files") as step:
+            all_layers.append((f"files: {', '.join(sorted(placed))}", layers.files_layer(placed, step)))
     if files:
         with progress.step("app code") as step:
             all_layers.append((f"app: {len(files)} files", layers.app_layer(files, root, step)))

@@ -120,20 +120,24 @@ def artifacts_layer(destination: str, source_dir: Path, exclude: list[str], step
     return _cached_or_build(key, step, build)
 
 
-def app_layer(files: list[Path], repo_root: Path, step) -> cache.LayerBlob:
-    """The app's own files, at their repo paths under /app (imports are rooted at the repo root)."""
-    relative = sorted({f.relative_to(repo_root).as_posix() for f in files})
+def files_layer(placed: dict[str, Path], step) -> cache.LayerBlob:
+    """Single files at chosen image paths: ``{"/models/gpt2/1/model.py": <repo file>}``."""
     sha = hashlib.sha256()
-    for rel in relative:
-        path = repo_root / rel
-        sha.update(f"{rel}\0{os.access(path, os.X_OK)}\0".encode())
+    for destination, path in sorted(placed.items()):
+        sha.update(f"{destination}\0{os.access(path, os.X_OK)}\0".encode())
         sha.update(path.read_bytes())
 
     def build(root: Path) -> None:
-        for rel in relative:
-            target = root / APP_ROOT / rel
+        for destination, path in placed.items():
+            target = root / destination.strip("/")
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(repo_root / rel, target)
+            shutil.copy2(path, target)
 
-    key = cache.input_key("app", sha.hexdigest(), _CODE)
+    key = cache.input_key("files", sha.hexdigest(), _CODE)
     return _cached_or_build(key, step, build)
+
+
+def app_layer(files: list[Path], repo_root: Path, step) -> cache.LayerBlob:
+    """The app's own files, at their repo paths under /app (imports are rooted at the repo root)."""
+    placed = {f"/{APP_ROOT}/{f.relative_to(repo_root).as_posix()}": f for f in files}
+    return files_layer(placed, step)

@@ -28,6 +28,7 @@ class ImageSpec(BaseModel):
     requirements: str | None = None
     artifacts: dict[str, str] = {}
     artifacts_exclude: list[str] = []
+    files: dict[str, str] = {}
     entrypoint: list[str] = []
     cmd: list[str] = []
     env: dict[str, str] = {}
@@ -57,13 +58,13 @@ class ImageSpec(BaseModel):
             raise ValueError(f"{user!r} must be a numeric non-root UID[:GID], e.g. 65532:65532")
         return user
 
-    @field_validator("artifacts")
+    @field_validator("artifacts", "files")
     @classmethod
-    def _absolute_dirs(cls, artifacts: dict[str, str]) -> dict[str, str]:
-        for path in artifacts:
-            if not path.startswith("/") or ".." in path.split("/"):
-                raise ValueError(f"artifact destination {path!r} must be an absolute path without '..'")
-        return artifacts
+    def _absolute_destinations(cls, mapping: dict[str, str]) -> dict[str, str]:
+        for path in mapping:
+            if not path.startswith("/") or ".." in path.split("/") or path == "/":
+                raise ValueError(f"destination {path!r} must be an absolute path without '..'")
+        return mapping
 
 
 def image_spec(target: Target) -> ImageSpec:

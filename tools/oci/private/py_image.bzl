@@ -36,6 +36,7 @@ def py_image(
         requirements = None,  # @unused: read by the Python builder; Bazel gets the same pins via deps
         artifacts = {},
         artifacts_exclude = [],  # @unused: applied by the Python builder only, see Args
+        files = {},
         entrypoint = [],
         cmd = [],
         env = {},
@@ -74,6 +75,8 @@ def py_image(
         artifacts_exclude: glob patterns of artifact files to leave out (`["*.pt"]`). Applied by
             the Python builder; rules_pkg cannot filter a directory output, so under Bazel the
             artifacts target itself must produce only what the image needs.
+        files: `{"/models/gpt2/1/model.py": "model_repository/gpt2/1/model.py"}`: single source
+            files placed at chosen image paths, in one layer after the artifacts.
         entrypoint: the command, when it is not `main` (e.g. `tensorflow_model_server`); empty
             inherits the base's.
         cmd: default arguments after the entrypoint.
@@ -136,6 +139,18 @@ def py_image(
         )
         artifact_tars.append(tar_name)
 
+    files_tars = []
+    if files:
+        pkg_tar(
+            name = name + "_files",
+            files = {files[destination]: destination for destination in files},
+            mode = "0644",
+            owner = "0.0",
+            portable_mtime = True,
+            **internal
+        )
+        files_tars.append(name + "_files")
+
     image_env = dict(PYTHON_ENV)
     image_env.update(env)
     image_labels = {"org.opencontainers.image.source": "//%s:%s" % (native.package_name(), name)}
@@ -143,7 +158,7 @@ def py_image(
     oci_image(
         name = name,
         base = base,
-        tars = python_tars + artifact_tars + app_tars,
+        tars = python_tars + artifact_tars + files_tars + app_tars,
         entrypoint = entrypoint or None,
         cmd = cmd or None,
         env = image_env,
