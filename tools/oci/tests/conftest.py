@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tools.oci import registry
-from tools.oci.tests.helpers import HELLO
+from tools.oci.tests.helpers import HELLO, podman_cleanup
 from tools.paths import REPO_ROOT
 
 
@@ -54,3 +54,11 @@ def local_registry(tmp_path_factory):
     state = registry.start(free_port(), state_dir=state_dir)
     yield state
     registry.stop(state_dir=state_dir)
+
+
+@pytest.fixture
+def podman_storage(tmp_path_factory):
+    """A private podman storage for one test, unmounted and removed afterwards."""
+    storage = tmp_path_factory.mktemp("podman")
+    yield storage
+    podman_cleanup(storage)

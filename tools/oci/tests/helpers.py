@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tarfile
 import tempfile
@@ -48,3 +49,15 @@ def podman_run(
     if detach:
         return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def podman_cleanup(storage: Path) -> None:
+    """Removes a private podman storage: its overlay driver keeps ``root/overlay`` mounted on
+    itself, which would make the directory impossible to delete."""
+    for mount_point in (storage / "root" / "overlay", storage / "root" / "overlay-containers"):
+        if os.path.ismount(mount_point):
+            subprocess.run(["umount", "--lazy", str(mount_point)], check=False)
+    for link in Path(tempfile.gettempdir()).glob("podrun-*"):
+        if link.is_symlink() and link.resolve() == (storage / "run").resolve():
+            link.unlink()
+    shutil.rmtree(storage, ignore_errors=True)

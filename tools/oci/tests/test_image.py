@@ -164,9 +164,9 @@ def test_app_only_change_pushes_only_the_app_layer(built, repo_copy, local_regis
 
 
 @pytest.mark.slow
-def test_podman_runs_the_pushed_image_by_digest_locked_down(built, local_registry, tmp_path):
+def test_podman_runs_the_pushed_image_by_digest_locked_down(built, local_registry, podman_storage):
     """The real container path: pull by digest from the registry, run read-only as 65532."""
     result = push_image(IMAGE, local_registry.address)
-    run = podman_run(tmp_path / "podman", result.reference, "podman-arg")
+    run = podman_run(podman_storage, result.reference, "podman-arg")
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["hello", "xn--bcher-kva.example", "podman-arg"]

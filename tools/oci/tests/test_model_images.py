@@ -86,7 +86,7 @@ def test_yolo_carries_onnx_not_torch(yolo_rootfs):
 
 
 @pytest.mark.slow
-def test_yolo_container_serves_a_real_image(yolo, tmp_path_factory):
+def test_yolo_container_serves_a_real_image(yolo, tmp_path_factory, podman_storage):
     from tools.oci import registry
 
     state_dir = tmp_path_factory.mktemp("yolo-registry")
@@ -95,7 +95,7 @@ def test_yolo_container_serves_a_real_image(yolo, tmp_path_factory):
         pushed = push_image(YOLO, state.address)
         port = free_port()
         options = ("--env", f"SERVER_PORT={port}", "--env", "SERVER_HOST=127.0.0.1")
-        server = podman_run(tmp_path_factory.mktemp("podman"), pushed.reference, options=options, detach=True)
+        server = podman_run(podman_storage, pushed.reference, options=options, detach=True)
         try:
             deadline = time.monotonic() + 90
             ready = False
