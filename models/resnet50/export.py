@@ -22,6 +22,7 @@ Prints one JSON line describing what it wrote; a bad input exits 2 with ``error:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -73,6 +74,24 @@ def serving_module(model):
     return Serving()
 
 
+def pin_fingerprint_uuid(version_dir: Path) -> None:
+    """Makes fingerprint.pb's ``uuid`` a function of the model instead of a fresh random number.
+
+    Everything else tf.saved_model.save writes is byte-for-byte the same for the same code, seed and
+    weights (saved_model.pb, variables/, and the fingerprint's content hashes), so with this the
+    artifact, and the image layer holding it, is reproducible. The uuid stays unique per model
+    content, which is what readers use it for.
+    """
+    from tensorflow.core.protobuf import fingerprint_pb2
+
+    path = version_dir / "fingerprint.pb"
+    fingerprint = fingerprint_pb2.FingerprintDef.FromString(path.read_bytes())
+    fingerprint.ClearField("uuid")
+    digest = hashlib.sha256(fingerprint.SerializeToString(deterministic=True)).digest()
+    fingerprint.uuid = str(int.from_bytes(digest[:16], "big"))
+    path.write_bytes(fingerprint.SerializeToString(deterministic=True))
+
+
 def export(out_dir: Path, *, version: int = 1, weights: Path | None = None, seed: int = DEFAULT_SEED) -> dict:
     """Writes ``out_dir/resnet50/<version>/``; returns a description of the export."""
     import keras
@@ -82,6 +101,7 @@ def export(out_dir: Path, *, version: int = 1, weights: Path | None = None, seed
     module = serving_module(model)
     version_dir = out_dir / MODEL_NAME / str(version)
     tf.saved_model.save(module, str(version_dir), signatures={SIGNATURE: module.serve})
+    pin_fingerprint_uuid(version_dir)
     return {
         "model": MODEL_NAME,
         "version": version,

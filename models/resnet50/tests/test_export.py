@@ -6,6 +6,7 @@ real ``artifacts.build`` (the child-process export); metadata.json records its s
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -74,6 +75,21 @@ def test_artifact_layout_and_metadata(artifact_dir, tf):
     assert metadata["weights"] == {"random_seed": export.DEFAULT_SEED}
     assert metadata["exported_with"]["tensorflow"] == tf.__version__
     assert metadata["bytes"] == sum(f.stat().st_size for f in version.rglob("*") if f.is_file())
+
+
+def _file_hashes(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in root.rglob("*")
+        if p.is_file()
+    }
+
+
+def test_the_artifact_is_reproducible(artifact_dir, tmp_path):
+    # A second build in a fresh process (as every real build is) must give the same bytes, so the
+    # image layer, and with it the image digest, does not change when nothing changed.
+    artifacts.build(tmp_path)
+    assert _file_hashes(tmp_path) == _file_hashes(artifact_dir)
 
 
 def test_signature_is_what_the_client_sends(signature, tf):
