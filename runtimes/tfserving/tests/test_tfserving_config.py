@@ -62,7 +62,7 @@ def test_rendered_models_config_parses_back_with_every_field():
 
 
 def test_config_files_contract_for_resnet50():
-    files = config_files(Path("models/resnet50"), "resnet50", gpu=False)
+    files = config_files(REPO_ROOT / "models" / "resnet50", "resnet50", gpu=False)
     assert set(files) == {"models.config", "monitoring.config"}
     models = check_models_config(files["models.config"], file="models.config")
     (entry,) = models.model_config_list.config
@@ -72,7 +72,7 @@ def test_config_files_contract_for_resnet50():
     assert monitoring.prometheus_config.path == "/monitoring/prometheus/metrics"
     assert files["models.config"].startswith("# Rendered by runtimes/tfserving/deploy_config.py")
     # The GPU variant is a different image, not a different config.
-    assert config_files(Path("models/resnet50"), "resnet50", gpu=True) == files
+    assert config_files(REPO_ROOT / "models" / "resnet50", "resnet50", gpu=True) == files
 
 
 def test_server_command_points_at_the_configmap_files():
