@@ -13,6 +13,8 @@ from typing import Protocol
 
 import numpy as np
 
+from runtimes.fastapi.cpus import cpu_budget
+
 
 class Backend(Protocol):
     names: dict[int, str]
@@ -30,7 +32,10 @@ class OnnxBackend:
 
         wanted = ("CUDAExecutionProvider", "CPUExecutionProvider")
         providers = [p for p in wanted if p in onnxruntime.get_available_providers()]
-        self.session = onnxruntime.InferenceSession(str(path), providers=providers)
+        options = onnxruntime.SessionOptions()
+        # onnxruntime sizes its pool from the node's cores; a pod gets its CPU limit's worth.
+        options.intra_op_num_threads = cpu_budget()
+        self.session = onnxruntime.InferenceSession(str(path), options, providers=providers)
         meta = self.session.get_modelmeta().custom_metadata_map
         if "names" not in meta:
             raise ValueError(f"{path} has no 'names' metadata: export it with ultralytics")
@@ -56,6 +61,7 @@ class TorchBackend:
         from ultralytics.nn.autobackend import AutoBackend
 
         self.torch = torch
+        torch.set_num_threads(cpu_budget())
         self.device = torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
         self.model = AutoBackend(str(path), device=self.device, fuse=True, verbose=False)
         self.model.eval()
