@@ -197,6 +197,13 @@ def _check_platform(config, file, where: str) -> None:
     # model_type is deprecated; server_core.cc accepts it alone, rejects it beside model_platform.
     if config.model_type and config.model_platform:
         raise UserError("set model_platform only (model_type is deprecated)", file=file, field=f"{where}")
+    model_types = config.DESCRIPTOR.fields_by_name["model_type"].enum_type.values_by_number
+    if config.model_type and model_types[config.model_type].name != "TENSORFLOW":
+        raise UserError(
+            'the deprecated model_type supports only TENSORFLOW; use model_platform: "tensorflow"',
+            file=file,
+            field=f"{where}.model_type",
+        )
     if not config.model_type and config.model_platform != "tensorflow":
         raise UserError(
             f'must be "tensorflow" (the only platform the stock server has), got {config.model_platform!r}',

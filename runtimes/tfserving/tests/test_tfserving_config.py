@@ -139,6 +139,17 @@ def test_upstream_monitoring_fixture_parses_with_the_vendored_descriptor():
         ('model_config_list { config { name: "a" base_path: "/a" } }', ".model_platform", "tensorflow"),
         ('model_config_list { config { base_path: "/a" model_platform: "tensorflow" } }', ".name", "missing"),
         ("model_config_list { }", "model_config_list", "no config entries"),
+        (
+            'model_config_list { config { name: "a" base_path: "/a" model_type: OTHER } }',
+            ".model_type",
+            "only",
+        ),
+        (
+            'model_config_list { config { name: "a" base_path: "/a" model_type: TENSORFLOW '
+            'model_platform: "tensorflow" } }',
+            "config[0]",
+            "model_platform only",
+        ),
         ('model_config_list { config { name: "a" versions: 3 } }', "line 1, column", "no field named"),
     ],
 )
