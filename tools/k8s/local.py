@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 # podman plays the Deployment (its ConfigMaps become files, see _materialize_config_maps);
 # Namespace, RBAC, Service, HPA, PDB and ServiceMonitor only mean something to a control plane.
 INSTANCE_LABEL = "app.kubernetes.io/instance"
+ENVIRONMENT_LABEL = "servectl.io/environment"
 
 CONTAINERS_CONF = """\
 # Written by tools/k8s/local.py. podman 4.3's default runtime (crun) fails on this kind of host
@@ -136,10 +137,18 @@ class PodmanTarget:
         config_maps = {o["metadata"]["name"]: o for o in objects if o.get("kind") == "ConfigMap"}
         self._materialize_config_maps(deployments[0]["spec"]["template"]["spec"], config_maps)
         played = deployments
+        # Pods of two podman environments on one machine must not collide: podman names a pod
+        # after its Deployment, and status/delete find pods by labels.
+        deployments[0]["metadata"]["name"] = f"{self.env_name}-{deployments[0]['metadata']['name']}"
         spec = deployments[0]["spec"]
+        spec["template"]["metadata"].setdefault("labels", {})[ENVIRONMENT_LABEL] = self.env_name
         spec["replicas"] = 1  # host ports cannot be shared between replicas on one machine
         published = set()
         for container in spec["template"]["spec"]["containers"]:
+            # podman turns these into healthchecks driven by systemd timers, which this machine
+            # does not run; readiness is polled by wait_ready instead.
+            container.pop("livenessProbe", None)
+            container.pop("startupProbe", None)
             for port in container.get("ports", []):
                 host_port = host_ports.get(port.get("name", "")) or host_ports.get(str(port["containerPort"]))
                 if host_port:
@@ -297,7 +306,16 @@ class PodmanTarget:
         return [p["Name"] for p in pods]
 
     def _pods(self, instance: str) -> list[dict]:
-        proc = _podman("pod", "ps", "--filter", f"label={INSTANCE_LABEL}={instance}", "--format", "json")
+        proc = _podman(
+            "pod",
+            "ps",
+            "--format",
+            "json",
+            "--filter",
+            f"label={INSTANCE_LABEL}={instance}",
+            "--filter",
+            f"label={ENVIRONMENT_LABEL}={self.env_name}",
+        )
         return json.loads(proc.stdout or "[]")
 
     def _readiness_url(self, played: list[dict]) -> str | None:
