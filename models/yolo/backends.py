@@ -77,12 +77,18 @@ class TorchBackend:
         return output.float().cpu().numpy()
 
 
-def open_backend(path: Path) -> Backend:
-    """Picks the backend by suffix; a directory means the artifact dir (model.onnx, else model.pt)."""
+def model_file(path: Path) -> Path:
+    """The weights file: ``path`` itself, or in an artifact directory model.onnx, else model.pt."""
     if path.is_dir():
-        path = next(
+        return next(
             (path / n for n in ("model.onnx", "model.pt") if (path / n).exists()), path / "model.onnx"
         )
+    return path
+
+
+def open_backend(path: Path) -> Backend:
+    """Picks the backend by suffix: .onnx -> onnxruntime, .pt -> ultralytics on torch."""
+    path = model_file(path)
     if not path.exists():
         raise FileNotFoundError(f"no model at {path}")
     if path.suffix == ".onnx":

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from models.yolo.backends import Backend, open_backend
+from models.yolo.backends import Backend, model_file, open_backend
 from models.yolo.boxes import Detections, Letterboxed, letterbox, postprocess
 from runtimes.fastapi.errors import InvalidInput
 from runtimes.fastapi.images import decode_rgb
@@ -62,7 +62,7 @@ class YOLOModelHandler(Model):
 
     @property
     def platform(self) -> str:  # type: ignore[override]
-        return "onnxruntime_onnx" if self.model_path.suffix == ".onnx" else "ultralytics"
+        return "onnxruntime_onnx" if model_file(self.model_path).suffix == ".onnx" else "ultralytics_pytorch"
 
     def load(self) -> None:
         self.backend = open_backend(self.model_path)

