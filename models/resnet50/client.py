@@ -61,6 +61,8 @@ def load_image(path: str | Path) -> np.ndarray:
             image = ImageOps.exif_transpose(image).convert("RGB")
     except FileNotFoundError:
         raise UserError("image file not found", file=path) from None
+    except Image.DecompressionBombError:
+        raise UserError(f"too many pixels (Pillow's limit is {Image.MAX_IMAGE_PIXELS})", file=path) from None
     except (UnidentifiedImageError, OSError) as error:
         raise UserError(f"not an image Pillow can read ({error.__class__.__name__})", file=path) from None
     scale = RESIZE_SHORTER_TO / min(image.size)

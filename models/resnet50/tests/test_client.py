@@ -104,6 +104,29 @@ def test_bad_image_files_name_the_file(tmp_path, content, message):
     assert caught.value.file == str(path)
 
 
+def test_truncated_and_oversized_images_are_user_errors(tmp_path, bus_jpg, monkeypatch):
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(bus_jpg.read_bytes()[:5000])
+    with pytest.raises(UserError, match="not an image Pillow can read") as caught:
+        load_image(truncated)
+    assert caught.value.file == str(truncated)
+    # Pillow refuses images over twice MAX_IMAGE_PIXELS (decompression bombs); lower the limit.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100_000)
+    with pytest.raises(UserError, match="too many pixels"):
+        load_image(bus_jpg)
+
+
+def test_any_pixel_mode_becomes_rgb_uint8(tmp_path):
+    for name, image in {
+        "gray16.png": Image.fromarray(np.arange(300 * 400, dtype=np.uint16).reshape(300, 400)),
+        "rgba.png": Image.fromarray(np.full((300, 400, 4), 128, np.uint8)),
+        "palette.gif": Image.new("P", (300, 400)),
+    }.items():
+        image.save(tmp_path / name)
+        pixels = load_image(tmp_path / name)
+        assert (pixels.shape, pixels.dtype) == ((224, 224, 3), np.uint8), name
+
+
 def test_batch_limits(bus_jpg):
     with pytest.raises(UserError, match="at least one image"):
         build_request([])
