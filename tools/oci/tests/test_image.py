@@ -3,6 +3,7 @@ structure, that it runs as non-root, reproducibility, and what an app-only chang
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -55,8 +56,11 @@ def test_config_runs_as_nonroot_with_entrypoint_ports_env_and_labels(built):
     assert "org.opencontainers.image.revision" not in labels  # only when stamped
     # base libs, interpreter, third-party, app: ordered by how often they change
     assert [h["created_by"].split(":")[1].split()[0] for h in config["history"]] == [
-        "debian", "debian", "pip", "app"
-    ]  # fmt: skip
+        "debian",
+        "debian",
+        "pip",
+        "app",
+    ]
     assert len(manifest["layers"]) == 4 == len(config["rootfs"]["diff_ids"])
 
 
@@ -94,8 +98,11 @@ def test_runs_as_nonroot_with_its_own_python_and_packages(built, rootfs):
     env = dict(item.split("=", 1) for item in cfg["Env"])
     result = subprocess.run(
         ["chroot", "--userspec=65532:65532", str(rootfs), *cfg["Entrypoint"], "extra"],
-        env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["hello", "xn--bcher-kva.example", "extra"]
 
@@ -154,8 +161,10 @@ def test_app_only_change_pushes_only_the_app_layer(built, repo_copy, local_regis
     pulled = tmp_path / "pulled"
     subprocess.run(
         ["skopeo", "copy", "--src-tls-verify=false", f"docker://{result.reference}", f"oci:{pulled}:pulled"],
-        check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     index = json.loads((pulled / "index.json").read_text())
     assert index["manifests"][0]["digest"] == changed.digest
     _, pulled_manifest, _ = read_manifest(pulled)
@@ -170,3 +179,23 @@ def test_podman_runs_the_pushed_image_by_digest_locked_down(built, local_registr
     run = podman_run(podman_storage, result.reference, "podman-arg")
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["hello", "xn--bcher-kva.example", "podman-arg"]
+
+
+def test_layout_is_read_by_skopeo_and_umoci(built):
+    """Standard OCI layout: the field's own tools read it, and see the digest we recorded."""
+    raw = subprocess.run(
+        ["skopeo", "inspect", "--raw", f"oci:{built.layout_dir}:latest"],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert "sha256:" + hashlib.sha256(raw).hexdigest() == built.digest
+    stat = subprocess.run(
+        ["umoci", "stat", "--json", "--image", f"{built.layout_dir}:latest"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    history = json.loads(stat.stdout)["history"]
+    assert len([h for h in history if not h.get("empty_layer")]) == len(built.layers)
