@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import random
+import subprocess
 import sys
 
 import pytest
@@ -14,6 +16,7 @@ from runtimes.fastapi.app import create_app
 from runtimes.fastapi.errors import HTTP_STATUS, ServerError
 from runtimes.fastapi.images import decode_rgb
 from runtimes.fastapi.settings import Settings
+from tools.paths import REPO_ROOT
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +55,15 @@ def test_openapi_documents_the_upload(client):
     schema = client.get("/openapi.json").json()
     body = schema["paths"]["/predict"]["post"]["requestBody"]["content"]
     assert body["multipart/form-data"]["schema"]["required"] == ["file"]
+
+
+def test_the_data_plane_imports_no_web_framework():
+    probe = "import sys, runtimes.fastapi.dataplane; print(sorted({m.split('.')[0] for m in sys.modules}))"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO_ROOT, check=True
+    )
+    loaded = set(ast.literal_eval(result.stdout))
+    assert "runtimes" in loaded and not loaded & {"fastapi", "starlette", "uvicorn", "httpx"}
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "GIF", "BMP", "TIFF", "WEBP", "JPEG", "ICO", "PPM", "TGA"])
