@@ -16,9 +16,21 @@ import pytest
 from PIL import Image, ImageDraw
 
 from models.resnet50 import artifacts, export
-from models.resnet50.client import INPUT, OUTPUT, SIGNATURE, build_request, parse_response, signature_problems
+from models.resnet50.client import (
+    INPUT,
+    OUTPUT,
+    SIGNATURE,
+    build_request,
+    check_deployed,
+    main,
+    parse_response,
+    predict,
+    signature_problems,
+)
+from models.resnet50.tests.rest_standin import RestStandIn, metadata_answer, tensors_from_instances
 from runtimes.tfserving.config import check_models_config
 from runtimes.tfserving.deploy_config import MODEL_ROOT, SERVER_VERSION, config_files
+from runtimes.tfserving.rest import available_versions, status_url
 from tools.errors import UserError
 from tools.paths import REPO_ROOT
 
@@ -104,32 +116,10 @@ def test_signature_is_what_the_client_sends(signature, tf):
     assert outputs[OUTPUT].shape.as_list() == [None, 1000]
 
 
-def _tensors_from_instances(tf, body: dict, serve) -> dict:
-    """Turns a row-format predict body into the signature's tensors, refusing anything TF Serving
-    would refuse: unknown input names, values outside the dtype, or a shape the signature rejects."""
-    _, specs = serve.structured_input_signature
-    assert body["signature_name"] == SIGNATURE
-    columns: dict[str, list] = {}
-    for instance in body["instances"]:
-        assert set(instance) <= set(specs), f"inputs {set(instance) - set(specs)} are not in the signature"
-        for name, value in instance.items():
-            columns.setdefault(name, []).append(value)
-    tensors = {}
-    for name, values in columns.items():
-        spec = specs[name]
-        array = np.asarray(values)
-        assert array.dtype.kind in "iu", "uint8 inputs must be sent as JSON integers"
-        info = np.iinfo(spec.dtype.as_numpy_dtype)
-        assert info.min <= array.min() and array.max() <= info.max
-        assert spec.shape.is_compatible_with(array.shape), (spec.shape, array.shape)
-        tensors[name] = tf.constant(array, dtype=spec.dtype)
-    return tensors
-
-
 def test_client_request_runs_through_the_signature_on_a_real_jpeg(signature, street_jpg, tf):
     _, serve = signature
     body = build_request([street_jpg, street_jpg])
-    outputs = serve(**_tensors_from_instances(tf, body, serve))
+    outputs = serve(**tensors_from_instances(body, serve))
     probabilities = outputs[OUTPUT].numpy()
     assert probabilities.shape == (2, 1000)
     assert np.isfinite(probabilities).all()
@@ -225,33 +215,61 @@ def test_server_is_not_older_than_the_exporting_tensorflow(artifact_dir):
 GOLDEN_METADATA = Path(__file__).parent / "testdata" / "metadata.json"
 
 
-def _metadata_answer(saved_model_pb: Path) -> dict:
-    """The body of GET /v1/models/resnet50/metadata for this SavedModel, made the way TF Serving
-    makes it (tensorflow_serving/model_servers/http_rest_api_util.cc ToJsonString at 2.20.0): the
-    ModelSpec and the SignatureDefMap printed with proto field names and every field, then joined
-    as {"model_spec": ..., "metadata": {"signature_def": ...}}."""
-    from google.protobuf import json_format
-    from tensorflow.core.protobuf import saved_model_pb2
-    from tensorflow_serving.apis import get_model_metadata_pb2, model_pb2
-
-    saved = saved_model_pb2.SavedModel.FromString(saved_model_pb.read_bytes())
-    signatures = get_model_metadata_pb2.SignatureDefMap()
-    for name, signature in saved.meta_graphs[0].signature_def.items():
-        signatures.signature_def[name].CopyFrom(signature)
-    spec = model_pb2.ModelSpec(name="resnet50")
-    spec.version.value = 1
-
-    def as_json(message) -> dict:
-        options = {"preserving_proto_field_name": True, "always_print_fields_with_no_presence": True}
-        return json.loads(json_format.MessageToJson(message, **options))
-
-    return {"model_spec": as_json(spec), "metadata": {"signature_def": as_json(signatures)}}
-
-
 def test_served_metadata_matches_the_client_and_the_committed_golden(artifact_dir):
-    answer = _metadata_answer(artifact_dir / "resnet50" / "1" / "saved_model.pb")
+    answer = metadata_answer(artifact_dir / "resnet50" / "1" / "saved_model.pb", "resnet50", 1)
     assert signature_problems(answer) == []
     if os.environ.get("UPDATE_GOLDEN") == "1":
         GOLDEN_METADATA.write_text(json.dumps(answer, indent=2, sort_keys=True) + "\n")
     # The fast tests check the client against this file; it must stay what the export produces.
     assert json.loads(GOLDEN_METADATA.read_text()) == answer, "rerun with UPDATE_GOLDEN=1 and review the diff"
+
+
+@pytest.fixture(scope="module")
+def standin(artifact_dir):
+    with RestStandIn(artifact_dir / "resnet50" / "1", model="resnet50", version=1) as server:
+        yield server
+
+
+def test_client_over_http_against_the_rest_standin(standin, signature, street_jpg, tf):
+    import httpx
+
+    assert available_versions(httpx.get(status_url(standin.url, "resnet50")).json()) == [1]
+    check_deployed(standin.url)
+    top = predict(standin.url, [street_jpg], k=3)
+    _, serve = signature
+    expected = serve(**tensors_from_instances(build_request([street_jpg]), serve))[OUTPUT].numpy()[0]
+    assert [entry.index for entry in top[0]] == list(np.argsort(-expected, kind="stable")[:3])
+    np.testing.assert_allclose([entry.score for entry in top[0]], np.sort(expected)[::-1][:3], rtol=1e-6)
+
+
+def test_a_refused_request_is_a_user_error_with_the_servers_message(standin, street_jpg, monkeypatch):
+    import models.resnet50.client as client
+
+    monkeypatch.setattr(client, "MODEL", "resnet18")
+    with pytest.raises(UserError, match="Servable not found"):
+        predict(standin.url, [street_jpg])
+    with pytest.raises(UserError, match="Servable not found"):
+        check_deployed(standin.url)
+
+
+def test_cli_end_to_end(standin, street_jpg, capsys):
+    assert main([str(street_jpg), "--url", standin.url, "--top-k", "2", "--check-signature"]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert line["image"] == str(street_jpg)
+    assert [sorted(entry) for entry in line["top"]] == [["index", "label", "score"]] * 2
+
+
+@pytest.mark.parametrize(
+    ("instance", "problem"),
+    [
+        ({"images": np.full((224, 224, 3), 0.5).tolist()}, "must be JSON integers"),
+        ({"images": np.full((224, 224, 3), 256).tolist()}, "outside uint8"),
+        ({"images": np.zeros((225, 224, 3), int).tolist()}, "does not fit"),
+        ({"images": np.zeros((224, 224, 3), int).tolist(), "mask": 1}, "exactly the inputs"),
+        ({"pixels": np.zeros((224, 224, 3), int).tolist()}, "exactly the inputs"),
+    ],
+)
+def test_the_signature_check_refuses_what_the_signature_cannot_take(signature, instance, problem):
+    # The check the client's request passes above is not vacuous: each of these fails it.
+    with pytest.raises(ValueError, match=problem):
+        tensors_from_instances({"signature_name": SIGNATURE, "instances": [instance]}, signature[1])
