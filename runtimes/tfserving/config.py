@@ -4,9 +4,10 @@
 in text format; ``check_models_config`` parses any models.config text with the real proto and then
 applies the checks TF Serving itself makes when it loads one (``ValidateModelConfigList`` and
 ``GetPlatform`` in tensorflow_serving/model_servers/server_core.cc, tag 2.20.0), plus the ones
-that would otherwise only show up on the cluster as a model that never becomes AVAILABLE (an empty
-``specific`` policy, a version label for a version that is never served). Rendered text is always
-put through the checker, so a bad config fails here, before anything is deployed.
+that would otherwise only show up on the cluster as a server that never becomes ready (an empty
+``specific`` policy, a version label the server refuses at start-up or that points at a version it
+never serves). Rendered text is always put through the checker, so a bad config fails here, before
+anything is deployed.
 """
 
 from __future__ import annotations
