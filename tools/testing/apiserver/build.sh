@@ -9,6 +9,8 @@
 # only checks the stamp and exits. Kubernetes source and binaries are never committed.
 # Output: ${CF_BUILD_DIR:-.build}/apiserver/bin/kube-apiserver (and /usr/bin/etcd from apt).
 set -o errexit -o nounset -o pipefail
+# One brace group: bash parses it all before running, so a git pull or an edit mid-build is safe.
+{
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 OUT=$(realpath -m "${CF_BUILD_DIR:-${REPO_ROOT}/.build}/apiserver")
@@ -167,3 +169,5 @@ if ${CLEAN_AFTER}; then
   chmod -R u+w "${GOCACHE}" "${SRC_DIR}" 2>/dev/null || true
   rm -rf "${GOCACHE}" "${SRC_DIR}" "${GOPATH}"
 fi
+exit 0
+}
