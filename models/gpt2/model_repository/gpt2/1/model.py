@@ -49,6 +49,9 @@ class TritonPythonModel:
                 "//models/gpt2:weights)"
             )
 
+        cpu_threads = int(params.get("cpu_threads", "0"))  # 0: torch's default (one per core)
+        if cpu_threads > 0:
+            torch.set_num_threads(cpu_threads)
         if args["model_instance_kind"] == "GPU":
             self.device = torch.device("cuda", int(args["model_instance_device_id"]))
         else:
