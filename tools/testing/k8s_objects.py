@@ -14,8 +14,10 @@ production manifests keep the current versions and a 1.20 cluster rejects them w
 
 from __future__ import annotations
 
+import time
 from copy import deepcopy
 
+from tools.k8s import cluster
 from tools.k8s.cluster import INSTANCE, MANAGED_BY
 
 _V1_20 = {
@@ -116,3 +118,19 @@ def model_objects(model: str, namespace: str, *, image: str = TEST_IMAGE, replic
                   "metrics": [{"type": "Resource", "resource": {
                       "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}]}},
     ]  # fmt: skip
+
+
+def install_crd(kubeconfig, crd: dict, *, timeout: float = 30.0) -> None:
+    """Applies ``crd`` (made v1.20-safe) and waits until the server serves its kind, as a cluster
+    with the operator installed would. Idempotent: applying it again changes nothing."""
+    cluster.apply([crd_for_kubernetes_1_20(crd)], kubeconfig=kubeconfig)
+    spec = crd["spec"]
+    api_version = f"{spec['group']}/{next(v['name'] for v in spec['versions'] if v.get('served', True))}"
+    deadline = time.monotonic() + timeout
+    while True:
+        with cluster.connect(kubeconfig) as connected:
+            if connected.resource(api_version, spec["names"]["kind"]) is not None:
+                return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{spec['names']['kind']} not served {timeout:g} s after installing its CRD")
+        time.sleep(0.2)

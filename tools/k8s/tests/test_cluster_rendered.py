@@ -2,15 +2,12 @@
 
 The Prometheus Operator's ServiceMonitor CRD (tools/k8s/crds/) is installed first, as a cluster
 would have it. Objects go through ``for_kubernetes_1_20`` (HPA/PDB versions) and the CRD through
-``crd_for_kubernetes_1_20`` (see tools/testing/k8s_objects.py) because the only API server
+``install_crd`` (see tools/testing/k8s_objects.py) because the only API server
 buildable here is v1.20.
 """
 
 from __future__ import annotations
 
-import time
-
-import httpx2
 import pytest
 from lightkube import Client, KubeConfig
 from lightkube.generic_resource import create_namespaced_resource
@@ -20,7 +17,7 @@ from lightkube.resources.core_v1 import ServiceAccount
 from tools.k8s import cluster
 from tools.k8s.resolve import resolve
 from tools.paths import REPO_ROOT
-from tools.testing.k8s_objects import crd_for_kubernetes_1_20, for_kubernetes_1_20
+from tools.testing.k8s_objects import for_kubernetes_1_20, install_crd
 from tools.yamlio import load_yaml
 
 pytestmark = pytest.mark.slow
@@ -42,18 +39,8 @@ def manifests(model: str, env: str = "staging") -> list[dict]:
 
 @pytest.fixture(scope="module")
 def kube(apiserver) -> Client:
+    install_crd(apiserver, load_yaml(CRD))  # cluster-wide, as a cluster's Prometheus Operator has it
     with Client(config=KubeConfig.from_file(apiserver)) as client:
-        # Install the CRD (cluster-wide, like a cluster's Prometheus Operator) and wait until served.
-        cluster.apply([crd_for_kubernetes_1_20(load_yaml(CRD))], kubeconfig=apiserver)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                list(client.list(ServiceMonitor, namespace="default"))
-                break
-            except httpx2.HTTPStatusError:  # 404 until the CRD is established
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
         yield client
 
 
