@@ -15,11 +15,19 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
-import triton_python_backend_utils as pb_utils
+# The backend stub embeds Python in isolated mode: it ignores PYTHONPATH and sees only the
+# site-packages of the `python3` first on PATH (a venv works). An image that installs its packages
+# with `pip install --target DIR` and PYTHONPATH=DIR needs them added here, before numpy.
+for _entry in reversed(os.environ.get("PYTHONPATH", "").split(os.pathsep)):
+    if _entry and _entry not in sys.path:
+        sys.path.insert(0, _entry)
+
+import numpy as np  # noqa: E402
+import triton_python_backend_utils as pb_utils  # noqa: E402
 
 # Weights come from disk only: never let transformers reach for a model hub from a server.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
