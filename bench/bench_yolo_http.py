@@ -85,6 +85,9 @@ def main() -> int:
     parser.add_argument("--per-round", type=int, default=10, help="requests per block (at each concurrency)")
     parser.add_argument("--image", type=Path, help="default: ultralytics' bus.jpg")
     parser.add_argument("--backends", action="store_true", help="also compare ONNX vs .pt in-process")
+    parser.add_argument(
+        "--inference-threads", type=int, default=1, help="the server's SERVER_INFERENCE_THREADS (default 1)"
+    )
     args = parser.parse_args()
 
     image = args.image.read_bytes() if args.image else ultralytics_asset("bus.jpg")
@@ -97,8 +100,10 @@ def main() -> int:
         "MODEL_HANDLER": "models.yolo.handler:YOLOModelHandler",
         "MODEL_PATH": str(model_path),
         "SERVER_LOG_LEVEL": "warning",  # no access log line per request
+        "SERVER_INFERENCE_THREADS": str(args.inference_threads),
     }
     print(f"cpus {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}, image {len(image)} bytes")
+    print(f"server inference threads {args.inference_threads} (in-process c=4 runs 4 threads at once)")
     print(f"model {model_path}")
     with (
         tempfile.TemporaryDirectory() as log_dir,
