@@ -60,10 +60,15 @@ def reference(gpt2_weights):
 
     def generate(prompt: str, max_new_tokens: int) -> str:
         ids = tokenizer(prompt, return_tensors="pt").input_ids
-        with torch.inference_mode():
-            out = model.generate(
-                ids, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.eos_token_id
-            )
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # as the server's config (cpu_threads): the same float reductions
+        try:
+            with torch.inference_mode():
+                out = model.generate(
+                    ids, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.eos_token_id
+                )
+        finally:
+            torch.set_num_threads(threads)
         return tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
 
     return generate
@@ -129,14 +134,21 @@ def test_sampling_with_a_temperature_is_served(http):
 def test_concurrent_requests_are_dynamically_batched(server, http):
     before_inferences, before_executions = _counts(http)
     results, errors = [], []
+    start_together = threading.Barrier(8)
 
     def one_request(index: int):
-        try:  # a client per thread: the HTTP client is not meant to be shared across threads
+        # A client per thread (the HTTP client is not meant to be shared across threads), connected
+        # before the barrier so that all eight requests reach the queue at once.
+        connection = gpt2_client.connect(server.options.http_url)
+        try:
+            start_together.wait(30)
             results.append(
-                gpt2_client.generate(server.options.http_url, [f"request {index}"], max_new_tokens=16)
+                gpt2_client.generate("", [f"request {index}"], max_new_tokens=16, client=connection)
             )
         except Exception as error:  # reported below, with the others
             errors.append(error)
+        finally:
+            connection[1].close()
 
     threads = [threading.Thread(target=one_request, args=(i,)) for i in range(8)]
     for thread in threads:
