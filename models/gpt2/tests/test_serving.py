@@ -184,13 +184,29 @@ def _with_tokens(protocol, prompt, max_new_tokens):
 
 BAD_REQUESTS = {
     # name: (inputs from the protocol module, model name, what the error must say)
-    "empty batch": (lambda p: _raw_text(p, np.empty((0, 1), dtype=np.object_)), MODEL_NAME, "text"),
+    # Triton's own checks answer these before model.py sees them.
+    "empty batch": (
+        lambda p: _raw_text(p, np.empty((0, 1), dtype=np.object_)),
+        MODEL_NAME,
+        "string elements for inference input 'text'",
+    ),
+    "row without a text": (
+        lambda p: _raw_text(p, np.empty((1, 0), dtype=np.object_)),
+        MODEL_NAME,
+        "unexpected shape for input 'text'",
+    ),
+    "no text input": (
+        lambda p: gpt2_client.make_inputs(p, ["hi"], max_new_tokens=4)[1:],
+        MODEL_NAME,
+        "missing required input",  # model.py's check: Triton's misses it beside an optional input
+    ),
     "more rows than max_batch_size": (
         lambda p: _raw_text(p, [[b"x"]] * 9),
         MODEL_NAME,
         "batch-size must be <= 8",
     ),
     "wrong datatype": (lambda p: _raw_text(p, [[7]], "INT32"), MODEL_NAME, "expects 'BYTES'"),
+    # model.py's checks: INVALID_ARG for this request only.
     "non-UTF-8 bytes": (lambda p: _raw_text(p, [[b"ok \xff\xfe"]]), MODEL_NAME, "not valid UTF-8"),
     "max_new_tokens 0": (lambda p: _with_tokens(p, "hi", 0), MODEL_NAME, "max_new_tokens[0] is 0"),
     "max_new_tokens negative": (lambda p: _with_tokens(p, "hi", -3), MODEL_NAME, "must be between 1 and"),

@@ -120,7 +120,10 @@ class TritonPythonModel:
 
     def _parse(self, request):
         """Validates one request; returns its rows as ``[(token ids, max_new_tokens, temperature)]``."""
-        texts = pb_utils.get_input_tensor_by_name(request, "text").as_numpy().reshape(-1)
+        text_tensor = pb_utils.get_input_tensor_by_name(request, "text")
+        if text_tensor is None:  # Triton lets this through when an optional input is present
+            raise BadRequest("missing required input 'text'")
+        texts = text_tensor.as_numpy().reshape(-1)
         if texts.size == 0:
             raise BadRequest("empty batch: input 'text' has no rows")
         max_new_tokens = self._optional(request, "max_new_tokens", texts.size, self.default_max_new_tokens)
