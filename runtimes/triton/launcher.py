@@ -169,6 +169,18 @@ class LaunchOptions:
         env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in lib_dirs if p)
         return env
 
+    def checked_environment(self, base: dict[str, str] | None = None) -> dict[str, str]:
+        """``environment()``, refusing one the Python backend cannot start its stubs in."""
+        env = self.environment(base)
+        # The backend starts each model's stub with execvp("bash", ...) (python_backend's
+        # stub_launcher.cc). Seen here without bash: "Failed to run python backend stub. Errno = 2",
+        # and the server then hangs, never ready and never exiting.
+        if shutil.which("bash", path=env["PATH"]) is None:
+            raise UserError(
+                f"bash is not on PATH ({env['PATH']}); Triton's Python backend starts its stubs with it"
+            )
+        return env
+
     @property
     def http_url(self) -> str:
         return f"http://{_client_host(self.address)}:{self.http_port}"
@@ -214,7 +226,7 @@ class TritonServer:
         with self.log_file.open("ab") as log_out:
             self.process = subprocess.Popen(
                 self.options.command(),
-                env=self.options.environment(),
+                env=self.options.checked_environment(),
                 stdin=subprocess.DEVNULL,
                 stdout=log_out,
                 stderr=subprocess.STDOUT,
@@ -328,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
             model_config_name=args.model_config_name,
             log_verbose=args.log_verbose,
         )
-        command, env = options.command(), options.environment()
+        command, env = options.command(), options.checked_environment()
         if args.dry_run:
             print(" ".join(command))
             print(f"PATH={env['PATH']}\nLD_LIBRARY_PATH={env['LD_LIBRARY_PATH']}")

@@ -62,6 +62,11 @@ def test_environment_puts_this_interpreter_first_and_the_bundled_libraries_on_th
     assert lib_dirs[-1] == "/opt/x"
 
 
+def test_an_environment_without_bash_is_refused_before_the_server_hangs(tmp_path):
+    with pytest.raises(UserError, match="bash is not on PATH"):
+        LaunchOptions(model_repository=tmp_path).checked_environment({"PATH": str(tmp_path)})
+
+
 def test_prepare_copies_the_server_once_with_the_stub_for_this_python(tmp_path):
     server_dir = prepare_server_dir(tmp_path / "server")
     stub = server_dir / "backends" / "python" / launcher.STUB_NAME
