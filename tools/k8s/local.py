@@ -378,6 +378,7 @@ class PodmanTarget:
         deadline = time.monotonic() + timeout
         started = time.monotonic()
         url = self._readiness_url(played)
+        next_report = 0.0
         while True:
             status = self.status(model, played)
             if status.ready:
@@ -393,7 +394,10 @@ class PodmanTarget:
                     f"{model}: not ready after {timeout:.0f}s (polling {url}); last log lines:\n"
                     + self._logs(played)
                 )
-            print(f"  {model}: waiting for {url} ({time.monotonic() - started:.0f}s)", file=sys.stderr)
+            waited = time.monotonic() - started
+            if waited >= next_report:  # a line every 10 s: progress without a wall of text
+                print(f"  {model}: waiting for {url} ({waited:.0f}s of {timeout:.0f}s)", file=sys.stderr)
+                next_report += 10
             time.sleep(1.0)
 
 
