@@ -158,7 +158,25 @@ def main() -> int:
     print(
         f"target HTTP p50 <= 1.10x in-process at c=1: {'met' if ratio <= 1.10 else 'NOT met'} ({ratio:.3f}x)"
     )
+    if args.backends:
+        compare_backends(weights, image, args.rounds, args.per_round)
     return 0
+
+
+def compare_backends(weights: Path, image: bytes, rounds: int, per_round: int) -> None:
+    """ONNX on onnxruntime vs the .pt on ultralytics/torch, in-process, same image and pipeline."""
+    onnx_handler = YOLOModelHandler(weights / "model.onnx", name="yolo")
+    torch_handler = YOLOModelHandler(weights / "model.pt", name="yolo")
+    onnx_handler.load()
+    torch_handler.load()
+    onnx_runs, torch_runs = Runs("onnxruntime c=1"), Runs("torch (.pt) c=1")
+    for _ in range(rounds):
+        onnx_runs.run(lambda: onnx_handler(image), per_round, 1)
+        torch_runs.run(lambda: torch_handler(image), per_round, 1)
+    print()
+    print(onnx_runs.line())
+    print(torch_runs.line())
+    print(f"torch/onnxruntime p50 {torch_runs.p50 / onnx_runs.p50:.3f}x")
 
 
 if __name__ == "__main__":
