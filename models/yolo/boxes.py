@@ -38,7 +38,7 @@ def letterbox(rgb: np.ndarray, size: int) -> Letterboxed:
     new_w, new_h = round(width * gain), round(height * gain)
     image = Image.fromarray(rgb)
     if (new_w, new_h) != (width, height):
-        image = image.resize((new_w, new_h), Image.BILINEAR)
+        image = image.resize((new_w, new_h), Image.Resampling.BILINEAR)
     # Split the padding like ultralytics does (the -0.1/+0.1 rounds an odd pixel to bottom/right).
     left, top = round((size - new_w) / 2 - 0.1), round((size - new_h) / 2 - 0.1)
     canvas = np.full((size, size, 3), PAD_VALUE, dtype=np.uint8)

@@ -38,6 +38,6 @@ def bus_small_png(request) -> bytes:
     image = (
         Image.open(io.BytesIO(request.getfixturevalue("bus_jpg")))
         .convert("RGB")
-        .resize((405, 540), Image.BILINEAR)
+        .resize((405, 540), Image.Resampling.BILINEAR)
     )
     return encode(image, "PNG")
