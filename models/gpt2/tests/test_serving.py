@@ -255,3 +255,14 @@ def test_a_bad_request_does_not_fail_the_good_ones_batched_with_it(server):
     assert isinstance(outcomes.pop("bad"), InferenceServerException)
     assert all(isinstance(v, list) and len(v) == 1 for v in outcomes.values()), outcomes
     assert len(outcomes) == 4
+
+
+def test_client_command_prints_the_text_or_one_error_line(server, capsys):
+    url = server.options.grpc_url
+    assert gpt2_client.main(["--url", url, "--max-new-tokens", "3", "The harbour", "A fox"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) >= 2
+
+    assert gpt2_client.main(["--url", url, "--max-new-tokens", "0", "The harbour"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {url}: ") and "max_new_tokens[0] is 0" in err
+    assert len(err.strip().splitlines()) == 1
