@@ -85,8 +85,9 @@ def prepare_server_dir(dest: Path) -> Path:
     stamp = f"nvidia-pytriton {_pytriton_version()} python {PYTHON_VERSION}\n"
     stamp_file = dest / PREPARED_STAMP
     if stamp_file.is_file() and stamp_file.read_text() == stamp:
+        _check_trusted(dest)
         return dest
-    if dest.exists() and not stamp_file.is_file():
+    if dest.exists() and not stamp_file.is_file() and (not dest.is_dir() or any(dest.iterdir())):
         raise UserError(
             f"{dest} exists but is not a prepared tritonserver directory; pick an empty or new path",
             field="--server-dir",
@@ -103,7 +104,7 @@ def prepare_server_dir(dest: Path) -> Path:
         shutil.copytree(source, tree, ignore=shutil.ignore_patterns("python_backend_stubs", "__pycache__"))
         shutil.copy2(stub, tree / "backends" / "python" / STUB_NAME)
         (tree / PREPARED_STAMP).write_text(stamp)
-        if dest.exists():  # an older version's copy: ours to replace (it has our stamp)
+        if dest.exists():  # empty, or an older version's copy: ours to replace (it has our stamp)
             shutil.rmtree(dest)
         try:
             tree.rename(dest)
@@ -114,6 +115,17 @@ def prepare_server_dir(dest: Path) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
     log.info("prepared tritonserver in %s", dest)
     return dest
+
+
+def _check_trusted(server_dir: Path) -> None:
+    """The default tree lives in a shared /tmp: run binaries only from one root or this user made."""
+    info = server_dir.stat()
+    if info.st_uid not in (0, os.getuid()) or info.st_mode & 0o022:
+        raise UserError(
+            f"{server_dir} belongs to uid {info.st_uid} or is writable by others; not running its "
+            "tritonserver (remove it, or choose another --server-dir)",
+            field="--server-dir",
+        )
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,19 @@ def test_prepare_copies_the_server_once_with_the_stub_for_this_python(tmp_path):
     assert stub.stat().st_mtime_ns == before  # reused, not copied again
 
 
+def test_prepare_fills_an_existing_empty_directory(tmp_path):
+    (tmp_path / "server").mkdir()  # e.g. an image's /opt/tritonserver, or a mounted volume
+    server_dir = prepare_server_dir(tmp_path / "server")
+    assert (server_dir / "backends" / "python" / launcher.STUB_NAME).is_file()
+
+
+def test_a_prepared_tree_others_can_write_to_is_not_run(tmp_path):
+    server_dir = prepare_server_dir(tmp_path / "server")
+    server_dir.chmod(0o777)
+    with pytest.raises(UserError, match="writable by others"):
+        prepare_server_dir(server_dir)
+
+
 def test_prepare_refuses_a_directory_it_did_not_make(tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
