@@ -50,6 +50,7 @@ PYTHON_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 STUB_NAME = "triton_python_backend_stub"
 PREPARED_STAMP = ".prepared"
 SERVER_DIR_ENV = "TRITON_SERVER_DIR"
+SYSTEM_SHELL = "/bin/sh"  # what libc's system() runs
 # tritonserver's own default: after SIGTERM it waits this long for in-flight requests and open
 # connections before it exits anyway. Pod termination grace periods must be longer.
 EXIT_TIMEOUT_SECONDS = 30
@@ -190,6 +191,12 @@ class LaunchOptions:
         if shutil.which("bash", path=env["PATH"]) is None:
             raise UserError(
                 f"bash is not on PATH ({env['PATH']}); Triton's Python backend starts its stubs with it"
+            )
+        # Before that it probes the stub with system(), i.e. /bin/sh; if the probe fails it chmods
+        # the stub to owner-execute only, which fails on a read-only root filesystem.
+        if not Path(SYSTEM_SHELL).exists():
+            raise UserError(
+                f"{SYSTEM_SHELL} is missing; Triton's Python backend runs system() before each stub"
             )
         return env
 

@@ -67,6 +67,12 @@ def test_an_environment_without_bash_is_refused_before_the_server_hangs(tmp_path
         LaunchOptions(model_repository=tmp_path).checked_environment({"PATH": str(tmp_path)})
 
 
+def test_a_system_without_bin_sh_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(launcher, "SYSTEM_SHELL", str(tmp_path / "no-sh"))
+    with pytest.raises(UserError, match="no-sh is missing"):
+        LaunchOptions(model_repository=tmp_path).checked_environment()
+
+
 def test_prepare_copies_the_server_once_with_the_stub_for_this_python(tmp_path):
     server_dir = prepare_server_dir(tmp_path / "server")
     stub = server_dir / "backends" / "python" / launcher.STUB_NAME
