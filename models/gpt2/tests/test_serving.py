@@ -31,6 +31,8 @@ def server(gpt2_weights, tmp_path_factory):
     log_file = tmp_path_factory.mktemp("logs") / "tritonserver.log"
     with local_server(repository, log_file=log_file) as running:
         yield running
+        # SIGTERM drains and unloads gpt2 (finalize) and exits 0, well inside the exit timeout.
+        assert running.stop() == 0, running.log_errors()
 
 
 def _connected(url):
