@@ -37,13 +37,20 @@ def _verb_module(verb: str):
     return importlib.import_module(f"tools.commands.{verb}")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line like every other user error."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see: {self.prog} --help)\n")
+
+
 def build_parser(verbs: dict[str, str] = VERBS) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="servectl",
         description="Build, push, resolve and deploy the platform's models.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
-    sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True, parser_class=_Parser)
     for verb, help_text in verbs.items():
         verb_parser = sub.add_parser(verb, help=help_text, description=help_text)
         _verb_module(verb).add_arguments(verb_parser)

@@ -161,7 +161,11 @@ def apply(
 
 def diff(deploy: Deploy, *, kubeconfig: str | None = None) -> str:
     """What apply would change against what is live; empty when nothing would."""
-    objects = deploy.resolve(deploy.build_and_push(push=False) if not deploy.digest_overrides else {})
+    if not deploy.is_local:
+        from tools.k8s import cluster
+
+        cluster.connect(kubeconfig, deploy.env.cluster.context).close()  # fail before building
+    objects = deploy.resolve(deploy.build_and_push(push=False))
     if deploy.is_local:
         return deploy.local_target().diff(deploy.model, deploy.played(objects))
     from tools.k8s import cluster
