@@ -221,3 +221,19 @@ def test_status_and_delete_read_only_labels_from_an_unresolved_rendering(apiserv
     assert cluster.status(unresolved, kubeconfig=apiserver).deployments[0].images == (TEST_IMAGE,)
     assert len(cluster.delete(unresolved, kubeconfig=apiserver)) == 5
     assert names(kube, Deployment, namespace) == set()
+
+
+def test_apply_takes_back_a_field_another_manager_changed(apiserver, kube, namespace):
+    objects = rendered(namespace, "yolo")
+    cluster.apply(objects, kubeconfig=apiserver)
+    # Someone edits the live object by hand (a merge patch under another field manager).
+    kube.patch(ConfigMap, "yolo-config", {"data": {"LOG_LEVEL": "debug"}}, namespace=namespace,
+               field_manager="kubectl-edit")  # fmt: skip
+
+    assert [str(c) for c in cluster.diff(objects, kubeconfig=apiserver)] == [
+        f"update ConfigMap {namespace}/yolo-config: data.LOG_LEVEL"
+    ]
+    with pytest.raises(UserError, match=r"ConfigMap yolo-config .*rejected.*conflict.*kubectl-edit"):
+        cluster.apply(objects, kubeconfig=apiserver, force=False)
+    cluster.apply(objects, kubeconfig=apiserver)  # force (the default): the repo is the source of truth
+    assert kube.get(ConfigMap, "yolo-config", namespace=namespace).data["LOG_LEVEL"] == "info"
