@@ -23,7 +23,7 @@ GO_VERSION="2:1.19~1"                 # golang-go (Go 1.19), bookworm/main
 REFLECT2_VERSION="1.0.2-2"            # golang-github-modern-go-reflect2-dev, bookworm/main
 K8S_SRC_VERSION="1.20.5+really1.20.2-1.1+deb12u1"   # source package kubernetes, bookworm/main
 # sha256 of the .dsc, from `apt-cache showsrc kubernetes` (Checksums-Sha256); apt checks the
-# tarballs against the .dsc, we check the .dsc against this.
+# tarballs against the .dsc (and dpkg-source again), we check the .dsc against this.
 K8S_DSC_SHA256="19fa1da5aefcef673894ac9511986bd98a14410cf8eea0b626613c30df435257"
 K8S_GIT_VERSION="v1.20.2"             # what the source really is ("+really1.20.2")
 
