@@ -18,6 +18,7 @@ from tools.k8s.safe_types import expand
 from tools.k8s.specs import ProbeSpec
 
 NONROOT_UID = 65532  # the "nonroot" user of distroless-style images, also our base image's
+TERMINATION_GRACE_SECONDS = 45
 CONTAINER_NAME = "server"
 CONFIG_VOLUME = "config"
 TMP_VOLUME = "tmp"
@@ -195,7 +196,9 @@ def deployment(inputs: RenderInputs, files: dict[str, str] | None) -> dict:
                         "seccompProfile": {"type": "RuntimeDefault"},
                     },
                     **_scheduling(inputs),
-                    "terminationGracePeriodSeconds": 30,
+                    # Longer than the servers' own drain (Triton waits up to 30 s for open
+                    # connections after SIGTERM), so a rollout never SIGKILLs a draining server.
+                    "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
                     "containers": [_container(inputs, files)],
                     "volumes": volumes,
                 },
