@@ -13,7 +13,6 @@ import logging
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from tools.errors import UserError
 from tools.k8s import resolve as resolving
@@ -38,16 +37,13 @@ class Deploy:
     digest_overrides: dict[str, str]
 
     @classmethod
-    def load(cls, model: str, env: str, digest_files: Mapping[str, str] | None = None) -> Deploy:
+    def load(cls, model: str, env: str, digests: Mapping[str, str] | None = None) -> Deploy:
+        """``digests``: image label -> ``sha256:<hex>`` for images built elsewhere (Bazel)."""
         environment = load_environment(env)
         if model not in environment.models:
             known = ", ".join(sorted(environment.models))
             raise UserError(f"unknown model {model!r} (known: {known})", field="models")
-        overrides = {
-            str(Label.parse(label)): resolving.read_digest_file(Path(path))
-            for label, path in (digest_files or {}).items()
-        }
-        return cls(model=model, env=environment, digest_overrides=overrides)
+        return cls(model=model, env=environment, digest_overrides=dict(digests or {}))
 
     @property
     def is_local(self) -> bool:

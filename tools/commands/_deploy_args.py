@@ -1,38 +1,59 @@
-"""Arguments every deploy verb shares: the model, the environment, digests, the kubeconfig."""
+"""Arguments the model verbs share: the model, the environment, image digests, the kubeconfig."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from tools.errors import UserError
 
 
-def add_common(parser: argparse.ArgumentParser) -> None:
+def add_common(parser: argparse.ArgumentParser, *, kubeconfig: bool = True) -> None:
     parser.add_argument("model", help="a model under models/ (yolo, gpt2, resnet50)")
     parser.add_argument(
         "--env", default="local", help="an environment under platform/environments/ (default: local)"
+    )
+    parser.add_argument(
+        "--digest",
+        action="append",
+        default=[],
+        metavar="LABEL=sha256:HEX",
+        help="use this digest for the image instead of building it (tests, CI)",
     )
     parser.add_argument(
         "--digest-file",
         action="append",
         default=[],
         metavar="LABEL=PATH",
-        help="use this digest file for an image instead of building it (Bazel passes rules_oci's)",
+        help="read the image's digest from PATH instead of building it (Bazel passes rules_oci's)",
     )
-    parser.add_argument("--kubeconfig", help="kubeconfig for Kubernetes environments (default: $KUBECONFIG)")
+    if kubeconfig:
+        parser.add_argument("--kubeconfig", help="kubeconfig for Kubernetes environments ($KUBECONFIG)")
 
 
-def digest_files(args: argparse.Namespace) -> dict[str, str]:
-    pairs = {}
-    for item in args.digest_file:
-        label, sep, path = item.partition("=")
-        if not sep or not label or not path:
-            raise UserError(f"--digest-file takes LABEL=PATH, got {item!r}")
-        pairs[label] = path
-    return pairs
+def _pair(text: str, flag: str) -> tuple[str, str]:
+    label, sep, value = text.partition("=")
+    if not sep or not label or not value:
+        raise UserError(f"{flag} expects LABEL=VALUE, got {text!r}")
+    return label, value
+
+
+def digests(args: argparse.Namespace) -> dict[str, str]:
+    """Image label -> checked ``sha256:<hex>`` from --digest-file and --digest (which wins)."""
+    from tools.k8s.resolve import check_digest, read_digest_file
+    from tools.labels import Label
+
+    found: dict[str, str] = {}
+    for text in args.digest_file:
+        label, path = _pair(text, "--digest-file")
+        found[str(Label.parse(label))] = read_digest_file(Path(path))
+    for text in args.digest:
+        label, digest = _pair(text, "--digest")
+        found[str(Label.parse(label))] = check_digest(digest, source="--digest", field=label)
+    return found
 
 
 def load(args: argparse.Namespace):
     from tools.deploy import Deploy
 
-    return Deploy.load(args.model, args.env, digest_files(args))
+    return Deploy.load(args.model, args.env, digests(args))

@@ -161,7 +161,7 @@ def test_apply_predict_change_reapply_delete(e2e):
             ("resolve", "yolo", "--env", ENV, "--digest-file", "//models/yolo:image=/nonexistent"),
             "nonexistent",
         ),
-        (("status", "yolo", "--env", ENV, "--digest-file", "no-equals-sign"), "LABEL=PATH"),
+        (("status", "yolo", "--env", ENV, "--digest-file", "no-equals-sign"), "expects LABEL=VALUE"),
     ],
 )
 def test_bad_input_is_one_line_and_changes_nothing(e2e, args, message):
