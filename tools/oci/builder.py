@@ -153,8 +153,9 @@ def _resolve_base(spec: ImageSpec, target: Target, root: Path, stamp: bool, prog
     base_target = read_target(base_label, root=root)
     if base_target.kind == "debian_base":
         lock = root / base_label.package / base_target.attrs.get("lock", "packages.lock.json")
-        progress.total += len(debian.load_lock(lock)["layers"])
-        base_layers, env = debian.base_layers(lock, progress)
+        names = base_target.attrs.get("layers")
+        progress.total += len(debian.select_layers(lock, names))
+        base_layers, env = debian.base_layers(lock, progress, names)
         return _Base(base_layers, {"Env": [f"{k}={v}" for k, v in env.items()]})
     if base_target.kind == "py_image":
         built = build_image(base_label, stamp=stamp, root=root)

@@ -137,12 +137,26 @@ def _inputs_hash() -> str:
     return cache.input_key(*((here / f).read_text() for f in ("debian.py", "tarball.py")))
 
 
-def base_layers(lock_path: Path, progress) -> tuple[list, dict]:
-    """Builds (or reuses) one layer per lock layer; returns (layers, base env)."""
+def select_layers(lock_path: Path, names: list[str] | None) -> list[tuple[str, list[dict]]]:
+    """The lock layers a base uses, in the base's order (all of them when ``names`` is None)."""
     lock = load_lock(lock_path)
+    if names is None:
+        return list(lock["layers"].items())
+    unknown = [n for n in names if n not in lock["layers"]]
+    if unknown:
+        raise UserError(
+            f"no layer {unknown[0]!r} in the lock (has: {', '.join(lock['layers'])})",
+            file=lock_path,
+            field="layers",
+        )
+    return [(name, lock["layers"][name]) for name in names]
+
+
+def base_layers(lock_path: Path, progress, names: list[str] | None = None) -> tuple[list, dict]:
+    """Builds (or reuses) one image layer per selected lock layer; returns (layers, base env)."""
     layers = []
     code = _inputs_hash()
-    for layer_name, packages in lock["layers"].items():
+    for layer_name, packages in select_layers(lock_path, names):
         key = cache.input_key("debian", layer_name, packages, code)
         with progress.step(f"debian {layer_name}") as step:
             blob = cache.cached_layer(key)

@@ -1,6 +1,12 @@
 """Implementation of `debian_base`: the local Python base and its Bazel counterpart."""
 
-def debian_base(name, lock, upstream, visibility = None, tags = []):
+def debian_base(
+        name,
+        lock,  # @unused: read by the Python builder
+        upstream,
+        layers = None,  # @unused: read by the Python builder
+        visibility = None,
+        tags = []):
     """A Python 3.11 base image.
 
     `python -m tools build` assembles it from the Debian bookworm .debs pinned (version + sha256,
@@ -14,10 +20,11 @@ def debian_base(name, lock, upstream, visibility = None, tags = []):
         lock: the JSON lock of .debs by layer (`packages.lock.json`), made by
             `python -m tools.oci.debian_lock` from packages.yaml.
         upstream: the `oci.pull` repository Bazel uses instead (`@python_base`).
+        layers: which of the lock's layers this base has, in order (`["base", "interpreter"]`);
+            all of them when None. Read by the Python builder only.
         visibility: visibility of the alias.
         tags: tags of the alias.
     """
-    native.exports_files([lock], visibility = ["//visibility:private"])
     native.alias(
         name = name,
         actual = upstream,

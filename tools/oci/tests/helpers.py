@@ -47,8 +47,26 @@ def podman_run(
     ]  # fmt: skip
     env = dict(os.environ, CONTAINERS_CONF=str(conf))
     if detach:
-        return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        name = f"servectl-test-{os.getpid()}-{len(list(storage.glob('*')))}"
+        command[command.index("run") + 1 : command.index("run") + 1] = ["--name", name]
+        process = subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        process.stop = lambda: _podman_stop(process, command[: command.index("run")], name, env)
+        return process
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _podman_stop(process, podman: list[str], name: str, env: dict) -> str:
+    """Stops a detached container (SIGTERM, then kill after 20 s); returns its output. Idempotent."""
+    if getattr(process, "output", None) is None:
+        process.terminate()
+        try:
+            process.output = process.communicate(timeout=20)[0]
+        except subprocess.TimeoutExpired:
+            subprocess.run([*podman, "kill", name], env=env, capture_output=True, timeout=60)
+            process.output = process.communicate(timeout=60)[0]
+    return process.output
 
 
 def podman_cleanup(storage: Path) -> None:
