@@ -1,0 +1,59 @@
+"""The three verbs as a user runs them: ``python -m tools registry|build|push``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from tools.oci.tests.conftest import free_port
+from tools.oci.tests.helpers import HELLO
+from tools.paths import REPO_ROOT
+
+
+def servectl(*args: str, build_dir) -> subprocess.CompletedProcess:
+    env = dict(os.environ, CF_BUILD_DIR=str(build_dir))
+    return subprocess.run(
+        [sys.executable, "-m", "tools", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_registry_start_status_stop(build_dir):
+    port = str(free_port())
+    started = servectl("registry", "start", "--port", port, build_dir=build_dir)
+    try:
+        assert started.returncode == 0, started.stderr
+        assert f"127.0.0.1:{port}" in started.stdout
+        again = servectl("registry", "start", "--port", port, build_dir=build_dir)
+        assert again.returncode == 0 and again.stdout == started.stdout  # idempotent: same pid
+        assert servectl("registry", "status", build_dir=build_dir).returncode == 0
+    finally:
+        assert servectl("registry", "stop", build_dir=build_dir).stdout.strip() == "registry stopped"
+    status = servectl("registry", "status", build_dir=build_dir)
+    assert status.returncode == 3 and status.stdout.strip() == "registry not running"
+
+
+def test_build_prints_the_digest_and_push_to_a_dead_registry_is_one_line(build_dir):
+    label = f"//{HELLO}:image"
+    built = servectl("build", label, build_dir=build_dir)
+    assert built.returncode == 0, built.stderr
+    digest = (build_dir / "images" / HELLO / "image.digest").read_text().strip()
+    assert built.stdout.strip() == f"{label} {digest}"
+    assert "[1/" in built.stderr  # the progress display
+    pushed = servectl("push", label, "--registry", f"127.0.0.1:{free_port()}", build_dir=build_dir)
+    assert pushed.returncode == 2
+    errors = [line for line in pushed.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "is not reachable" in errors[0], pushed.stderr
+    assert "Traceback" not in pushed.stderr
+    assert not (build_dir / "images" / HELLO / "image.digest.pushed").exists()
+
+
+def test_unknown_model_is_a_user_error(build_dir):
+    result = servectl("build", "no-such-model", build_dir=build_dir)
+    assert result.returncode == 2
+    assert "neither an image label" in result.stderr and "Traceback" not in result.stderr
