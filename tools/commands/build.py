@@ -9,7 +9,7 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("targets", nargs="+", metavar="TARGET", help="image label (//models/yolo:image) or model")
+    parser.add_argument("targets", nargs="+", metavar="TARGET", help="image label or model name")
     parser.add_argument(
         "--stamp",
         action="store_true",
