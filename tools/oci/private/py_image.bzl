@@ -64,8 +64,10 @@ def py_image(
             repo paths (imports are rooted at the repo root).
         deps: py_library targets the app needs; under Bazel they also bring the `@pypi_*` wheels.
         main: the file the image runs (`//runtimes/fastapi:__main__.py`). Bazel runs it through the
-            py_binary launcher; the Python builder runs `python3 -m <its module>`. Required when
-            srcs or deps are given.
+            py_binary launcher, a `#!/usr/bin/env bash` script (aspect_rules_py v1.12.0
+            py/private/run.tmpl.sh) with the hermetic interpreter from the layers, so a Bazel base
+            needs bash (distroless python has none); the Python builder runs
+            `python3 -m <its module>` on the Debian python. Required when srcs or deps are given.
         requirements: the hash-locked requirements file of the image's pip hub
             (`//third_party/python:requirements_fastapi.lock`); the Python builder installs it
             with `pip install --require-hashes --only-binary :all:`, Bazel takes the same pins
