@@ -73,8 +73,8 @@ MODULE_CASES = {
         ["MODULE.bazel: bazel_dep rules_oci is 2.2.6 but rule_attrs/ were read at 2.3.2"],
     ),
     "hub_not_in_use_repo": (
-        'use_repo(pip, "pypi_fastapi", "pypi_tfserving", "pypi_tools", "pypi_triton")',
-        'use_repo(pip, "pypi_fastapi", "pypi_tfserving", "pypi_tools")',
+        '"pypi_tfserving_protos", "pypi_tools", "pypi_triton")',
+        '"pypi_tfserving_protos", "pypi_tools")',
         [
             "MODULE.bazel: pypi_triton is made by @rules_python//python/extensions:pip.bzl%pip "
             "but not in its use_repo()"

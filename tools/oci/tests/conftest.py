@@ -21,10 +21,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def build_dir(tmp_path_factory) -> Path:
-    """CF_BUILD_DIR for the whole session; verified .debs already downloaded are reused (they are
-    checked against the lock's sha256 by name), everything else starts empty."""
+    """CF_BUILD_DIR for these tests only (package scope: later suites must see the real one);
+    verified .debs already downloaded are reused (checked against the lock's sha256 by name),
+    everything else starts empty."""
     path = tmp_path_factory.mktemp("build")
     real_debs = REPO_ROOT / ".build" / "cache" / "debs"
     if real_debs.is_dir():
