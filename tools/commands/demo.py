@@ -26,13 +26,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"==> apply {args.model} to {args.env}")
     deploy.apply(target, timeout=args.timeout)
     print(f"==> predict with {args.model} on {args.env}")
-    ns = argparse.Namespace(
-        model=args.model,
-        env=args.env,
-        digest_file=[],
-        kubeconfig=None,
-        input=args.input,
-        url=None,
-        json=False,
-    )
-    return predict.run(ns)
+    # The same arguments a user would give `servectl predict`, parsed by its own parser.
+    parser = argparse.ArgumentParser(prog="servectl predict")
+    predict.add_arguments(parser)
+    request = [args.model, "--env", args.env, *(["--input", args.input] if args.input else [])]
+    return predict.run(parser.parse_args(request))

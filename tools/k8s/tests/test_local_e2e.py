@@ -106,9 +106,11 @@ def digest_file(cli) -> str:
 
 
 def test_apply_predict_change_reapply_delete(e2e):
-    # 1. First apply: build, push, play, wait until ready.
-    first = e2e("apply", "yolo", "--env", ENV)
+    # 1. The README's main job: build, push, play, wait until ready, predict on bus.jpg.
+    first = e2e("demo", "yolo", "--env", ENV)
     digest = digest_file(e2e)
+    assert f"@{digest}" in first.stdout  # it says which image answered
+    assert first.stdout.count("Normal") >= 3, first.stdout
     assert running_image(e2e) == f"127.0.0.1:{e2e.registry_port}/models/yolo/image@{digest}"
     assert len(pods()) == 1
 
@@ -138,7 +140,6 @@ def test_apply_predict_change_reapply_delete(e2e):
     # The app layer, the config and the manifest; base, interpreter, packages and weights stay.
     assert "pushed 2/6 blobs" in pushed, pushed
     assert [p["Id"] for p in pods()] != [old_pod] and len(pods()) == 1
-    assert "pushed" not in first.stdout  # progress goes to stderr, results to stdout
 
     # 5. Delete: nothing of the model runs, the registry still holds both images.
     e2e("delete", "yolo", "--env", ENV)
