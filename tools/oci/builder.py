@@ -257,9 +257,14 @@ def build_image(label: Label | str, *, stamp: bool = False, root: Path = REPO_RO
             field="entrypoint",
         )
     layout_dir = image_layout_dir(label)
-    digest, _ = write_layout(layout_dir, config, [blob for _, blob in all_layers])
     digest_file = image_digest_file(label)
-    digest_file.write_text(f"{digest}\n")
+    # The old digest file goes first and the new one is renamed into place only once the layout
+    # is: an interrupted build never leaves a digest naming an image the layout does not hold.
+    digest_file.unlink(missing_ok=True)
+    digest, _ = write_layout(layout_dir, config, [blob for _, blob in all_layers])
+    tmp = digest_file.with_name(digest_file.name + ".tmp")
+    tmp.write_text(f"{digest}\n")
+    tmp.replace(digest_file)
     size = sum(blob.size for _, blob in all_layers)
     progress.finish(f"{digest} ({len(all_layers)} layers, {size / 1e6:.1f} MB) -> {layout_dir}")
     return BuiltImage(label=label, digest=digest, layout_dir=layout_dir, layers=all_layers, config=config)
