@@ -6,26 +6,13 @@ that it printed exactly one ``error:`` line without a traceback.
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
-import sys
 
 import pytest
 
 from tools.cli import VERBS
-from tools.paths import REPO_ROOT
-
-
-def servectl(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "tools", *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **(env or {})},
-    )
+from tools.testing.cli import servectl
 
 
 def one_error_line(proc: subprocess.CompletedProcess) -> str:

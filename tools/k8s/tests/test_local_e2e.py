@@ -10,11 +10,9 @@ content-addressed layer cache and the model artifacts with the real one.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
-import sys
 
 import httpx
 import pytest
@@ -22,6 +20,7 @@ import yaml
 
 from tools.k8s.local import podman_env
 from tools.paths import REPO_ROOT, build_dir
+from tools.testing.cli import servectl
 
 pytestmark = pytest.mark.slow
 
@@ -63,17 +62,9 @@ def e2e(tmp_path_factory):
     for reused in ("cache", "artifacts"):  # content-addressed: safe to share, slow to rebuild
         (shared / reused).mkdir(parents=True, exist_ok=True)
         (out / reused).symlink_to(shared / reused)
-    environ = {**os.environ, "CF_BUILD_DIR": str(out)}
 
     def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-        proc = subprocess.run(
-            [sys.executable, "-m", "tools", *args],
-            cwd=root,
-            env=environ,
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
+        proc = servectl(*args, cwd=root, env={"CF_BUILD_DIR": str(out)}, timeout=900)
         if check and proc.returncode != 0:
             pytest.fail(f"servectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
         return proc

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +11,8 @@ import yaml
 from tools.errors import UserError
 from tools.k8s.resolve import resolve
 from tools.labels import Label
-from tools.paths import REPO_ROOT, image_digest_file
+from tools.paths import image_digest_file
+from tools.testing.cli import servectl
 
 YOLO = "//models/yolo:image"
 
@@ -97,20 +96,6 @@ def test_no_tag_ever_reaches_the_output():
 # --- the CLI, as users and the Bazel targets run it --------------------------------------------
 
 
-def servectl(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
-    import os
-
-    env = {**os.environ, **(env_extra or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "tools", *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-
-
 def test_cli_prints_the_complete_ordered_yaml(tmp_path: Path):
     digest_file = tmp_path / "image.digest"
     digest_file.write_text(fake_digest("from bazel") + "\n")
@@ -138,7 +123,7 @@ def test_cli_prints_the_complete_ordered_yaml(tmp_path: Path):
     ids=["unknown-model", "unknown-env", "bad-digest", "bad-flag", "missing-digest-file"],
 )
 def test_cli_errors_are_one_line_and_exit_2(tmp_path: Path, args, message):
-    proc = servectl(*args, env_extra={"CF_BUILD_DIR": str(tmp_path)})
+    proc = servectl(*args, env={"CF_BUILD_DIR": str(tmp_path)})
     assert proc.returncode == 2
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 
 from tools.oci.tests.conftest import free_port
 from tools.oci.tests.helpers import HELLO
 from tools.paths import REPO_ROOT
+from tools.testing.cli import servectl as run_servectl
 
 
 @pytest.fixture
@@ -25,16 +24,8 @@ def build_dir(tmp_path):
     return path
 
 
-def servectl(*args: str, build_dir) -> subprocess.CompletedProcess:
-    env = dict(os.environ, CF_BUILD_DIR=str(build_dir))
-    return subprocess.run(
-        [sys.executable, "-m", "tools", *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+def servectl(*args: str, build_dir):
+    return run_servectl(*args, env={"CF_BUILD_DIR": str(build_dir)})
 
 
 def test_registry_start_status_stop(build_dir):
