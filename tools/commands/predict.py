@@ -71,7 +71,9 @@ def predict_gpt2(url: str, prompt: str) -> str:
         (text,) = client.generate(url, [prompt], max_new_tokens=16)
     except Exception as error:  # tritonclient raises its own types for every server answer
         raise UserError(f"{url}: {error}") from None
-    return f"prompt:    {prompt}\ngenerated: {text}"
+    # The repo builds a small seeded, untrained GPT-2 (no hub downloads): its words are noise
+    # until real GPT-2 weights are dropped in (models/gpt2/artifacts.py); the plumbing is real.
+    return f"prompt:    {prompt}\ngenerated: {text!r}  (untrained seeded weights: expect noise)"
 
 
 def run(args: argparse.Namespace) -> int:
