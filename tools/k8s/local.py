@@ -407,7 +407,3 @@ def _http_ok(url: str) -> bool:
             return response.status == 200
     except (urllib.error.URLError, OSError):
         return False
-
-
-def manifest_digest(played: list[dict]) -> str:
-    return hashlib.sha256(yaml.safe_dump_all(played, sort_keys=True).encode()).hexdigest()

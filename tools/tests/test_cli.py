@@ -6,13 +6,13 @@ that it printed exactly one ``error:`` line without a traceback.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 
 import pytest
 
 from tools.cli import VERBS
 from tools.testing.cli import servectl
+from tools.testing.ports import free_port  # nothing listens there: an unreachable server
 
 
 def one_error_line(proc: subprocess.CompletedProcess) -> str:
@@ -37,12 +37,6 @@ def test_every_verb_has_help(verb):
     assert proc.stdout.startswith("usage: servectl " + verb)
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]  # closed again when the with block ends
-
-
 @pytest.fixture
 def unreachable_kubeconfig(tmp_path):
     path = tmp_path / "kubeconfig"
@@ -51,7 +45,7 @@ def unreachable_kubeconfig(tmp_path):
 kind: Config
 clusters:
 - name: gone
-  cluster: {{server: "https://127.0.0.1:{closed_port()}", insecure-skip-tls-verify: true}}
+  cluster: {{server: "https://127.0.0.1:{free_port()}", insecure-skip-tls-verify: true}}
 users:
 - name: someone
   user: {{token: not-a-real-token}}

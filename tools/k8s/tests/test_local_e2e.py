@@ -21,16 +21,11 @@ import yaml
 from tools.k8s.local import podman_env
 from tools.paths import REPO_ROOT, build_dir
 from tools.testing.cli import servectl
+from tools.testing.ports import free_port
 
 pytestmark = pytest.mark.slow
 
 ENV = "e2e"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def repo_files() -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
@@ -13,12 +12,7 @@ import pytest
 from tools.oci import registry
 from tools.oci.tests.helpers import HELLO, podman_cleanup
 from tools.paths import REPO_ROOT
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tools.testing.ports import free_port
 
 
 @pytest.fixture(scope="package")

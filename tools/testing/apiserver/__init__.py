@@ -17,7 +17,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import time
@@ -31,6 +30,7 @@ from pathlib import Path
 import yaml
 
 from tools.paths import REPO_ROOT, build_dir
+from tools.testing.ports import free_port
 
 BUILD_COMMAND = "tools/testing/apiserver/build.sh"
 CONTEXT = "cf-test"
@@ -66,12 +66,6 @@ def missing_binaries() -> str | None:
     if not problems:
         return None
     return f"{' and '.join(problems)}: run `{BUILD_COMMAND}` (from {REPO_ROOT}) to build/install them"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager
