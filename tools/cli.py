@@ -30,6 +30,7 @@ VERBS = {
     "registry": "start, stop or check the local OCI registry",
     "artifacts": "produce a model's artifacts (weights, exported models) into .build/artifacts",
     "demo": "the main job: apply a model to `local`, wait until ready, send it a real input",
+    "doctor": "check this machine has what demo or test needs: one line per missing thing, exit 2",
 }
 
 
