@@ -6,7 +6,6 @@ Used by the runtime's tests and by every model served on this runtime (models/yo
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +19,7 @@ from pathlib import Path
 import httpx
 
 from tools.paths import REPO_ROOT
+from tools.testing.nonroot import NONROOT_UID, can_run_as_nonroot, nonroot_command  # noqa: F401
 
 # Variables the server reads; cleared from the inherited environment so only the test's count.
 SERVER_VARIABLES = ("MODEL_", "SERVER_")
@@ -75,19 +75,8 @@ class ServerProcess:
         return self.process.returncode
 
 
-# How the container runs it (uid 65532, read-only root, only /tmp writable), made with a private
-# mount namespace: / bind-remounted read-only, a fresh tmpfs on /tmp, then privileges dropped.
-# `exec` at each step keeps the server's PID the one we signal.
-CONTAINER_LIKE = (
-    "mount --bind / / && mount -o remount,bind,ro / && mount -t tmpfs -o mode=1777 tmpfs /tmp && "
-    'exec setpriv --reuid 65532 --regid 65532 --clear-groups --inh-caps=-all "$@"'
-)
-NONROOT_UID = 65532
-
-
-def can_run_container_like() -> bool:
-    """Making a mount namespace needs root (CAP_SYS_ADMIN); the test skips, saying so, otherwise."""
-    return os.geteuid() == 0 and shutil.which("unshare") is not None and shutil.which("setpriv") is not None
+# How the container runs it: uid 65532, read-only root, only /tmp writable (tools/testing/nonroot.py).
+can_run_container_like = can_run_as_nonroot
 
 
 def server_environment(settings: dict[str, str], port: int) -> dict[str, str]:
@@ -112,17 +101,7 @@ def running_server(
     log_path = log_dir / f"server-{port}.log"
     command = [sys.executable, "-m", "runtimes.fastapi"]
     if container_like:
-        command = [
-            "unshare",
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            CONTAINER_LIKE,
-            "sh",
-            *command,
-        ]
+        command = nonroot_command(command)
     with log_path.open("w") as log:
         process = subprocess.Popen(
             command,
