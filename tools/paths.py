@@ -9,6 +9,7 @@ moves the whole output tree (tests point it at a temporary directory).
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from tools.labels import Label
@@ -35,3 +36,11 @@ def artifact_dir(label: Label) -> Path:
 
 def cache_dir() -> Path:
     return build_dir() / "cache"
+
+
+def link_or_copy(src: str | Path, dst: str | Path) -> None:
+    """A hard link where ``dst`` is on the same filesystem as ``src``, else a copy (EXDEV)."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from tools.oci.tarball import LayerBlob, write_layer
-from tools.paths import cache_dir
+from tools.paths import REPO_ROOT, cache_dir, link_or_copy
 
 
 def blob_path(digest: str) -> Path:
@@ -86,3 +86,14 @@ def write_json_atomic(path: Path, data: object) -> None:
 def clear_layers() -> None:
     """Forgets every cached layer (blobs stay until overwritten): forces the next build to redo all."""
     shutil.rmtree(cache_dir() / "layers", ignore_errors=True)
+
+
+def seed_downloads(build_dir: Path, source: Path | None = None) -> Path:
+    """Gives a fresh ``build_dir`` the verified downloads of ``source`` (default: the checkout's
+    .build), and nothing else: the pinned .debs are named by their sha256 and checked against the
+    lock again when used, while every build output (layers, layouts, digests) starts empty. Hard
+    links on one filesystem, copies across (pytest's tmp dir is a tmpfs on most distributions)."""
+    debs = (source or REPO_ROOT / ".build") / "cache" / "debs"
+    if debs.is_dir():
+        shutil.copytree(debs, build_dir / "cache" / "debs", copy_function=link_or_copy, dirs_exist_ok=True)
+    return build_dir

@@ -7,12 +7,12 @@ hard-linked from the content-addressed cache when they share its file system.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
 from tools.oci import cache
+from tools.paths import link_or_copy
 
 MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
 CONFIG_MEDIA_TYPE = "application/vnd.oci.image.config.v1+json"
@@ -23,13 +23,6 @@ REF_NAME = "latest"
 
 def canonical_json(data: object) -> bytes:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _link_or_copy(src: Path, dst: Path) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copyfile(src, dst)
 
 
 def write_layout(layout_dir: Path, config: dict, layers: list) -> tuple[str, int]:
@@ -65,7 +58,7 @@ def write_layout(layout_dir: Path, config: dict, layers: list) -> tuple[str, int
         for digest in [config_digest, manifest_digest, *(b.digest for b in layers)]:
             target = blobs / digest.removeprefix("sha256:")
             if not target.exists():
-                _link_or_copy(cache.blob_path(digest), target)
+                link_or_copy(cache.blob_path(digest), target)
         (staging / "oci-layout").write_bytes(canonical_json({"imageLayoutVersion": "1.0.0"}))
         (staging / "index.json").write_bytes(canonical_json(index))
         if layout_dir.exists():

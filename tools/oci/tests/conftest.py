@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tools.oci import registry
+from tools.oci.cache import seed_downloads
 from tools.oci.tests.helpers import HELLO, podman_cleanup
 from tools.paths import REPO_ROOT
 from tools.testing.ports import free_port
@@ -21,9 +22,7 @@ def build_dir(tmp_path_factory) -> Path:
     verified .debs already downloaded are reused (checked against the lock's sha256 by name),
     everything else starts empty."""
     path = tmp_path_factory.mktemp("build")
-    real_debs = REPO_ROOT / ".build" / "cache" / "debs"
-    if real_debs.is_dir():
-        shutil.copytree(real_debs, path / "cache" / "debs", copy_function=os.link)
+    seed_downloads(path)
     old = os.environ.get("CF_BUILD_DIR")
     os.environ["CF_BUILD_DIR"] = str(path)
     yield path

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 
+from tools.oci.cache import seed_downloads
 from tools.oci.tests.conftest import free_port
 from tools.oci.tests.helpers import HELLO
-from tools.paths import REPO_ROOT
 from tools.testing.cli import servectl as run_servectl
+
+pytestmark = pytest.mark.container  # also run in the pristine root (./dev rehearse)
 
 
 @pytest.fixture
@@ -18,9 +17,7 @@ def build_dir(tmp_path):
     """A build dir of the CLI tests' own: the CLI builds the real checkout's hello package, which
     must not share a layer cache or image outputs with the other modules' edited copy of it."""
     path = tmp_path / "build"
-    real_debs = REPO_ROOT / ".build" / "cache" / "debs"
-    if real_debs.is_dir():  # verified downloads, checked again against the lock by name
-        shutil.copytree(real_debs, path / "cache" / "debs", copy_function=os.link)
+    seed_downloads(path)
     return path
 
 
