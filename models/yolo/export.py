@@ -16,6 +16,9 @@ from pathlib import Path
 IMGSZ = 640
 # Opset 17: what onnxruntime has supported since 1.13, so the CPU image's runtime need not be new.
 OPSET = 17
+# Metadata keys ultralytics fills from the clock: the export must be a function of its inputs only,
+# or every clean build makes a new artifacts layer, a new image digest and a needless rollout.
+TIME_DEPENDENT_METADATA = ("date",)
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 
 
@@ -40,6 +43,7 @@ def export_onnx(pt_path: Path) -> dict:
     onnx_path = Path(
         model.export(format="onnx", imgsz=IMGSZ, opset=OPSET, simplify=True, nms=False, dynamic=False)
     )
+    drop_time_dependent_metadata(onnx_path)
     return {
         "onnx": onnx_path.name,
         "names": {int(k): v for k, v in model.names.items()},
@@ -51,6 +55,17 @@ def export_onnx(pt_path: Path) -> dict:
             "onnx": onnx.__version__,
         },
     }
+
+
+def drop_time_dependent_metadata(onnx_path: Path) -> None:
+    """Rewrites the export without the metadata keys that record when it ran."""
+    import onnx
+
+    model = onnx.load(str(onnx_path))
+    kept = [p for p in model.metadata_props if p.key not in TIME_DEPENDENT_METADATA]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    onnx.save(model, str(onnx_path))
 
 
 def main(argv: list[str]) -> int:

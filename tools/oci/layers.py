@@ -6,10 +6,8 @@ changed, so a rebuild after an app-only edit redoes one small tar.
 
 from __future__ import annotations
 
-import compileall
 import hashlib
 import os
-import py_compile
 import re
 import shutil
 import subprocess
@@ -52,6 +50,32 @@ def _cached_or_build(key: str, step, build) -> cache.LayerBlob:
     return blob
 
 
+def compile_pycs(root: Path, *, ddir: str) -> None:
+    """Writes unchecked-hash .pyc files for ``root`` (test directories are left uncompiled).
+
+    Unchecked-hash pycs carry no mtimes, and the root fs is read-only at run time, so Python could
+    not write them there. The bytes must not depend on the build: marshal marks an object for
+    back-reference only when its refcount is above one, so a pyc depends on what else the compiling
+    process holds. compileall's worker pool hands files to processes in whatever order they free
+    up, which made two clean builds of torch differ (optimizer.pyc, 61330 vs 61320 bytes). One
+    fresh process, sorted order and a fixed hash seed make the process state a function of the
+    file set alone.
+    """
+    # A file that does not compile (templates, other Pythons' code in some wheels) stays source
+    # only, as compileall leaves it; anything else failing is an error.
+    script = (
+        "import compileall, py_compile, re, sys; compileall.compile_dir(sys.argv[1], ddir=sys.argv[2],"
+        " quiet=2, workers=1, rx=re.compile(sys.argv[3]),"
+        " invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)"
+    )
+    command = [sys.executable, "-c", script, str(root), ddir, _TESTS.pattern]
+    env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        tail = " | ".join((result.stdout + result.stderr).strip().splitlines()[-3:])
+        raise UserError(f"compiling the image's .pyc files failed: {tail}", file=root)
+
+
 def pip_layer(lock: Path, step) -> cache.LayerBlob:
     """``pip install --require-hashes --only-binary :all: --no-deps --target`` of a hash lock."""
     if sys.version_info[:2] != (3, 11):
@@ -92,18 +116,11 @@ def pip_layer(lock: Path, step) -> cache.LayerBlob:
         shutil.rmtree(target / "bin", ignore_errors=True)
         for pycache in list(target.rglob("__pycache__")):
             shutil.rmtree(pycache)
-        # Hash-checked .pyc (no mtimes inside, so reproducible; the root fs is read-only at run
-        # time so Python could not write them there). Test directories are left uncompiled.
-        compileall.compile_dir(
-            target,
-            ddir=f"/{SITE_PACKAGES}",
-            quiet=2,
-            workers=0,
-            rx=_TESTS,
-            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
-        )
+        compile_pycs(target, ddir=f"/{SITE_PACKAGES}")
 
-    key = cache.input_key("pip", lock_text, sys.implementation.cache_tag, _CODE)
+    # The full interpreter version, not just the cache tag: marshal output may change between
+    # patch releases, and the pycs are part of this layer's bytes.
+    key = cache.input_key("pip", lock_text, sys.version, _CODE)
     return _cached_or_build(key, step, build)
 
 
