@@ -16,7 +16,7 @@ from PIL import Image
 
 from runtimes.fastapi.tests.server_process import ServerProcess, can_run_container_like, running_server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.container]
 
 MAX_UPLOAD = 3_000_000  # room for bus.jpg and a 405x540 V2 tensor as JSON, not for much more
 INFER = "/v2/models/yolo/infer"

@@ -331,6 +331,7 @@ def test_sigterm_lets_the_in_flight_request_finish(tmp_path, bus_jpg):
         assert "Shutting down" in server.log()
 
 
+@pytest.mark.container
 @pytest.mark.skipif(
     not can_run_container_like(), reason="a read-only mount namespace needs root (CAP_SYS_ADMIN)"
 )

@@ -23,7 +23,7 @@ from tools.paths import REPO_ROOT, build_dir
 from tools.testing.cli import servectl
 from tools.testing.ports import free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.container]
 
 ENV = "e2e"
 

@@ -17,6 +17,8 @@ from tools.oci.layout import read_manifest
 from tools.oci.push import push_image, read_pushed
 from tools.oci.tests.helpers import HELLO, podman_run, unpack
 
+pytestmark = pytest.mark.container  # also run in the pristine root (./dev rehearse)
+
 IMAGE = Label(HELLO, "image")
 CHILD = Label(HELLO, "child")
 SECRET_NAMES = {"id_rsa", "id_ed25519", ".netrc", ".pypirc", ".env", "credentials", ".git-credentials"}

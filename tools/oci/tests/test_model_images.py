@@ -24,6 +24,8 @@ from tools.oci.tests.conftest import free_port
 from tools.oci.tests.helpers import podman_run, unpack
 from tools.paths import REPO_ROOT
 
+pytestmark = pytest.mark.container  # also run in the pristine root (./dev rehearse)
+
 YOLO = Label("models/yolo", "image")
 FASTAPI_LOCK = REPO_ROOT / "third_party/python/requirements_fastapi.lock"
 BUS = REPO_ROOT / ".venvs/dev/lib/python3.11/site-packages/ultralytics/assets/bus.jpg"

@@ -14,6 +14,8 @@ from tools.oci.push import push_image, pushed_record_file
 from tools.oci.tests.conftest import free_port
 from tools.oci.tests.helpers import HELLO
 
+pytestmark = pytest.mark.container  # also run in the pristine root (./dev rehearse)
+
 IMAGE = Label(HELLO, "image")
 
 

@@ -11,6 +11,8 @@ from tools.errors import UserError
 from tools.oci.builder import build_image
 from tools.oci.debian import fetch_deb
 
+pytestmark = pytest.mark.container  # also run in the pristine root (./dev rehearse)
+
 LOAD = 'load("//tools/oci:defs.bzl", "py_image")\n'
 GOOD = (
     LOAD
