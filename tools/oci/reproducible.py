@@ -44,7 +44,9 @@ def buildable_images(root: Path = REPO_ROOT) -> list[Label]:
         for target in read_targets(package, root=root).values():
             if target.kind == "py_image":
                 base = target.attrs["base"]
-                images[target.label] = base if base.startswith("@") else str(Label.parse(base, package=package))
+                if not base.startswith("@"):
+                    base = str(Label.parse(base, package=package))
+                images[target.label] = base
 
     def local(label: Label) -> bool:
         base = images.get(label)
