@@ -1,6 +1,6 @@
 """The one .bzl a BUILD file in this repo loads: every macro the platform offers.
 
-    load("//tools:defs.bzl", "model_artifacts", "model_deploy", "py_image")
+    load("//tools:defs.bzl", "model_artifacts", "model_deploy", "py_image", "pytest_tests")
 
 Each is implemented beside the Python it drives (tools/oci, tools/artifacts, tools/k8s) and
 re-exported here, so moving an implementation never touches a BUILD file. `python -m tools`
@@ -10,7 +10,9 @@ reads the same calls with starlark-pyo3 (tools/bazel/build_file.py), recording t
 load("//tools/artifacts:defs.bzl", _model_artifacts = "model_artifacts")
 load("//tools/k8s:defs.bzl", _model_deploy = "model_deploy")
 load("//tools/oci:defs.bzl", _py_image = "py_image")
+load("//tools/testing:defs.bzl", _pytest_tests = "pytest_tests")
 
 model_artifacts = _model_artifacts
 model_deploy = _model_deploy
 py_image = _py_image
+pytest_tests = _pytest_tests

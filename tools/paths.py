@@ -18,7 +18,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def build_dir() -> Path:
-    return Path(os.environ.get("CF_BUILD_DIR", REPO_ROOT / ".build"))
+    """``CF_BUILD_DIR``; else, under ``bazel test``, the test's own scratch dir ($TEST_TMPDIR), since
+    the source tree is read-only in Bazel's sandbox and must stay untouched; else ``.build/``."""
+    if "CF_BUILD_DIR" in os.environ:
+        return Path(os.environ["CF_BUILD_DIR"])
+    if "TEST_TMPDIR" in os.environ:
+        return Path(os.environ["TEST_TMPDIR"]) / "build"
+    return REPO_ROOT / ".build"
 
 
 def image_layout_dir(label: Label) -> Path:

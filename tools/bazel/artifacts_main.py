@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 
 def run(module_name: str, out_dir: Path) -> int:
+    # A module may cache downloads under tools.paths.build_dir(), which is <repo>/.build: inside a
+    # Bazel action that resolves into the read-only source tree. The action's own temp dir instead.
+    os.environ.setdefault("CF_BUILD_DIR", tempfile.mkdtemp(prefix="artifacts-build-"))
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as error:

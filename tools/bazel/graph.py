@@ -18,16 +18,17 @@ import re
 import sys
 from pathlib import Path
 
+from tools.bazel import environments_bzl, image_checks, pip_checks, runner_checks
 from tools.bazel.module_file import ModuleFile, read_module_file
+from tools.bazel.packages import Problem, label_values, split_label
 from tools.bazel.rule_specs import RuleSpecs, load_rule_specs
-from tools.bazel.workspace import Problem, Workspace, split_label
+from tools.bazel.workspace import Workspace
 
 PIP_EXTENSION = "@rules_python//python/extensions:pip.bzl%pip"
 OCI_EXTENSION = "@rules_oci//oci:extensions.bzl%oci"
 PYTHON_EXTENSION = "@rules_python//python/extensions:python.bzl%python"
-REQUIRED_HUBS = ("pypi_fastapi", "pypi_tfserving", "pypi_tools", "pypi_triton")
+REQUIRED_HUBS = ("pypi_tfserving", "pypi_tools")
 PYTHON_VERSION = "3.11"
-ENVIRONMENTS = ("local", "staging", "prod")
 DEPLOY_VERBS = ("resolve", "diff", "apply", "delete", "status")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _LOCK_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==", re.MULTILINE)
@@ -115,18 +116,6 @@ class LockIndex:
         return self._packages[hub]
 
 
-def _label_values(kind: str, value) -> list[str]:
-    if kind in ("label", "label_or_value"):
-        return [value] if isinstance(value, str) and value else []
-    if kind == "label_list":
-        return [v for v in value or [] if isinstance(v, str)]
-    if kind == "label_keys":
-        return [k for k in (value or {}) if isinstance(k, str)]
-    if kind == "label_values":
-        return [v for v in (value or {}).values() if isinstance(v, str)]
-    return []
-
-
 def visible(visibility, owner: str, user: str) -> bool:
     """Bazel's visibility rule for the common forms; package_group labels are not modelled."""
     if owner == user or not isinstance(visibility, list):
@@ -157,12 +146,14 @@ def check_labels(workspace: Workspace, locks: LockIndex) -> list[Problem]:
             if target.name != target.attrs.get("name"):
                 continue  # a derived target (":image.digest"): its attributes are its maker's
             for attribute, kind in target.spec.attrs.items():
-                for text in _label_values(kind, target.attrs.get(attribute)):
+                for text in label_values(kind, target.attrs.get(attribute)):
                     message = _resolve(workspace, locks, text, package.name)
                     if message:
                         problems.append(Problem(build, f"{text!r}: {message}", target.name, attribute))
     for bzl, rule, attribute, label in workspace.label_defaults:
-        message = _resolve(workspace, locks, label, "")
+        # A rule's implicit dependencies are checked for visibility from the package of the .bzl
+        # that defines the rule (Bazel 7+: --incompatible_visibility_private_attributes_at_definition).
+        message = _resolve(workspace, locks, label, workspace.package_of_path(bzl) or "")
         if message:
             problems.append(Problem(bzl, f"default {label!r}: {message}", rule, attribute))
     return problems
@@ -188,21 +179,45 @@ def _resolve(workspace: Workspace, locks: LockIndex, text: str, package: str) ->
     if pkg not in workspace.packages:
         return f"no package //{pkg} (no BUILD file there, or it is in .bazelignore)"
     target_package = workspace.packages[pkg]
+    build = str(target_package.build_file.relative_to(workspace.root))
     if name in target_package.targets:
         target = target_package.targets[name]
         visibility = target.attrs.get("visibility", target_package.default_visibility)
-        return None if visible(visibility, pkg, package) else f"not visible from //{package} ({visibility})"
+        return None if visible(visibility, pkg, package) else _not_visible(pkg, name, package, visibility)
     if name in target_package.outputs:
         return None
     rel = f"{pkg}/{name}" if pkg else name
-    if (workspace.root / rel).exists() and workspace.package_of_path(rel) == pkg:
-        # Source files are visible unless exports_files() says otherwise (Bazel 8 still exports
-        # unlisted files implicitly: --incompatible_no_implicit_file_export is off).
-        visibility = target_package.exported.get(name, ["//visibility:public"])
-        return None if visible(visibility, pkg, package) else f"not visible from //{package} ({visibility})"
-    if not target_package.evaluated:
-        return f"//{pkg} did not evaluate, so :{name} cannot be found (see its own error)"
-    return f"no target or file {name!r} in //{pkg}"
+    on_disk = (workspace.root / rel).exists() and workspace.package_of_path(rel) == pkg
+    if name in target_package.exported:
+        # exports_files(): its visibility, public when it names none.
+        visibility = target_package.exported[name]
+    elif name in target_package.referenced and on_disk:
+        # A file only named by its own package's rules: Bazel 7/8 (no
+        # --incompatible_no_implicit_file_export) give it the package's default_visibility,
+        # private when the package sets none (bazel.build/concepts/visibility, source files).
+        visibility = target_package.default_visibility
+    elif on_disk:
+        if not target_package.evaluated:
+            return f"//{pkg} did not evaluate, so :{name} cannot be found (see its own error)"
+        # Bazel's own wording (Package.java, NoSuchTargetException for an undeclared file).
+        return (
+            f"no such target '//{pkg}:{name}': target '{name}' not declared in package '{pkg}' "
+            f"defined by {build}; however, a source file of this name exists. "
+            f"(Perhaps add 'exports_files([\"{name}\"])' to {build}?)"
+        )
+    else:
+        if not target_package.evaluated:
+            return f"//{pkg} did not evaluate, so :{name} cannot be found (see its own error)"
+        return f"no target or file {name!r} in //{pkg}"
+    return None if visible(visibility, pkg, package) else _not_visible(pkg, name, package, visibility)
+
+
+def _not_visible(pkg: str, name: str, user: str, visibility) -> str:
+    """Bazel's analysis error for a visibility violation (from the user's package)."""
+    return (
+        f"target '//{pkg}:{name}' is not visible from package '//{user}' (its visibility: {visibility}); "
+        "check the visibility declaration of the former target if you think the dependency is legitimate"
+    )
 
 
 def check_cycles(workspace: Workspace) -> list[Problem]:
@@ -214,7 +229,7 @@ def check_cycles(workspace: Workspace) -> list[Problem]:
                 continue
             key = f"//{package.name}:{target.name}"
             for attribute, kind in target.spec.attrs.items():
-                for text in _label_values(kind, target.attrs.get(attribute)):
+                for text in label_values(kind, target.attrs.get(attribute)):
                     parts = split_label(text, package.name)
                     if parts and not parts[0] and parts[1] in workspace.packages:
                         other = workspace.packages[parts[1]].targets.get(parts[2])
@@ -252,7 +267,8 @@ def check_models(workspace: Workspace) -> list[Problem]:
             continue  # its evaluation error is already reported; listing every target adds noise
         targets = package.targets
         promised = ["image", "image.push", "image.digest", "deploy.apply", "deploy.resolve"]
-        promised += [f"deploy.{env}.{verb}" for env in ENVIRONMENTS for verb in DEPLOY_VERBS]
+        environments = environments_bzl.environment_names(workspace.root)
+        promised += [f"deploy.{env}.{verb}" for env in environments for verb in DEPLOY_VERBS]
         for wanted in promised:
             if wanted not in targets:
                 problems.append(Problem(build, f"missing promised target :{wanted}"))
@@ -261,10 +277,83 @@ def check_models(workspace: Workspace) -> list[Problem]:
     return problems
 
 
+def multi_platform_pulls(module: ModuleFile) -> dict[str, list[str]]:
+    return {
+        tag.attrs.get("name", ""): list(tag.attrs["platforms"])
+        for tag in module.tags
+        if tag.extension == OCI_EXTENSION and tag.name == "pull" and tag.attrs.get("platforms")
+    }
+
+
+def shell_less_pulls(module: ModuleFile) -> set[str]:
+    """oci.pull repos (and their per-platform repos) of distroless images: no shell in them."""
+    names = set()
+    for tag in module.tags:
+        if (
+            tag.extension == OCI_EXTENSION
+            and tag.name == "pull"
+            and "distroless" in tag.attrs.get("image", "")
+        ):
+            name = tag.attrs.get("name", "")
+            names.add(name)
+            names.update("_".join([name, *p.split("/")]) for p in tag.attrs.get("platforms", []))
+    return names
+
+
+_STATUS_FLAG = re.compile(r"--workspace_status_command=(\S+)")
+_STATUS_KEY = re.compile(r'^echo "([A-Z][A-Z0-9_]*) ', re.MULTILINE)
+
+
+def check_stamp_keys(root: Path) -> list[Problem]:
+    """Every key the workspace status script prints is read by a stamping consumer (a .bzl or the
+    tools it runs): an unread STABLE_ key only re-runs stamped actions for nothing."""
+    bazelrc = root / ".bazelrc"
+    match = _STATUS_FLAG.search(bazelrc.read_text(encoding="utf-8")) if bazelrc.is_file() else None
+    if not match:
+        return []
+    script = root / match[1]
+    if not script.is_file():
+        return [Problem(".bazelrc", f"--workspace_status_command names {match[1]}, which does not exist")]
+    consumers = [
+        path
+        for pattern in ("tools/**/*.bzl", "tools/**/*.py")
+        for path in root.glob(pattern)
+        if path != script and "tests" not in path.relative_to(root).parts
+    ]
+    text = "\n".join(path.read_text(encoding="utf-8") for path in consumers)
+    return [
+        Problem(
+            match[1],
+            f"prints {key}, which no stamping rule or tool reads (tools/**/*.bzl, tools/**/*.py): "
+            "--stamp then changes nothing it could",
+        )
+        for key in _STATUS_KEY.findall(script.read_text(encoding="utf-8"))
+        if f'"{key}"' not in text
+    ]
+
+
+def check_environments_bzl(root: Path) -> list[Problem]:
+    """model_deploy's environment list is platform/environments/ (the one source), regenerated."""
+    path = root / environments_bzl.BZL
+    if not (root / "platform" / "environments").is_dir():
+        return []
+    current = path.read_text(encoding="utf-8") if path.exists() else ""
+    if current == environments_bzl.render(root):
+        return []
+    return [
+        Problem(
+            str(environments_bzl.BZL),
+            "stale: it does not list platform/environments/*.yaml; "
+            "run python -m tools.bazel.environments_bzl",
+        )
+    ]
+
+
 def check_repo(
-    root: Path, specs: RuleSpecs | None = None, *, check_model_packages: bool = True
+    root: Path, specs: RuleSpecs | None = None, *, check_model_packages: bool = True, warnings=None
 ) -> list[Problem]:
-    """Every problem of the repo at `root`; an empty list means the graph is sound."""
+    """Every problem of the repo at `root`; an empty list means the graph is sound. Known,
+    tracked problems (third_party/python/sources.yaml known_unservable) go to `warnings`."""
     specs = specs or load_rule_specs()
     module_path = root / "MODULE.bazel"
     if not module_path.is_file():
@@ -278,6 +367,18 @@ def check_repo(
     problems += check_cycles(workspace)
     if check_model_packages:
         problems += check_models(workspace)
+    problems += runner_checks.check_test_runners(workspace)
+    problems += runner_checks.check_test_files_have_targets(workspace)
+    problems += pip_checks.check_mixed_hubs(workspace, module, root)
+    source_problems, source_warnings = pip_checks.check_sources(module, root, workspace)
+    problems += source_problems
+    if warnings is not None:
+        warnings.extend(source_warnings)
+    problems += image_checks.check_pkg_tar_remaps(workspace)
+    problems += image_checks.check_launchers(workspace, shell_less_pulls(module))
+    problems += image_checks.check_host_platform(workspace, multi_platform_pulls(module))
+    problems += check_stamp_keys(root)
+    problems += check_environments_bzl(root)
     return merge_repeats(problems)
 
 
@@ -298,7 +399,10 @@ def merge_repeats(problems: list[Problem]) -> list[Problem]:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     root = Path(argv[0]).resolve() if argv else Path(__file__).resolve().parents[2]
-    problems = check_repo(root)
+    warnings: list[str] = []
+    problems = check_repo(root, warnings=warnings)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     for problem in problems:
         print(problem)
     print(f"{len(problems)} problem(s) in the Bazel graph of {root}", file=sys.stderr)

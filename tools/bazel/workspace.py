@@ -11,12 +11,20 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import starlark as sl
 
+from tools.bazel.packages import (
+    Package,
+    Problem,
+    Target,
+    find_packages,
+    label_values,
+    read_ignored,
+    split_label,
+)
 from tools.bazel.rule_specs import RuleSpec, RuleSpecs
 
 PRELUDE = Path(__file__).resolve().parent / "prelude.star"
@@ -34,94 +42,10 @@ PRELUDE_SYMBOLS = (
     "select",
     "visibility",
 )
-BUILD_NAMES = ("BUILD.bazel", "BUILD")
 _GLOBALS = sl.Globals.extended_by(
     [sl.LibraryExtension.StructType, sl.LibraryExtension.Json, sl.LibraryExtension.Print]
 )
 _RULE_ASSIGNMENT = re.compile(r"^([A-Za-z_]\w*)\s*=\s*rule\(", re.MULTILINE)
-
-
-@dataclass(frozen=True)
-class Problem:
-    file: str
-    message: str
-    target: str | None = None
-    attribute: str | None = None
-
-    def __str__(self) -> str:
-        parts = [self.file]
-        if self.target:
-            parts.append(f"target :{self.target}")
-        if self.attribute:
-            parts.append(f"attribute {self.attribute!r}")
-        return ": ".join([*parts, self.message])
-
-
-@dataclass
-class Target:
-    package: str
-    name: str
-    kind: str
-    attrs: dict[str, Any]
-    spec: RuleSpec
-    defined_in: str  # the .bzl that made it (macro expansion) or the BUILD file itself
-
-
-@dataclass
-class Package:
-    name: str
-    build_file: Path
-    targets: dict[str, Target] = field(default_factory=dict)
-    outputs: set[str] = field(default_factory=set)
-    exported: dict[str, list[str]] = field(default_factory=dict)  # file -> its exports_files visibility
-    default_visibility: list[str] = field(default_factory=lambda: ["//visibility:private"])
-    evaluated: bool = False
-
-
-def read_ignored(root: Path) -> list[str]:
-    path = root / ".bazelignore"
-    if not path.exists():
-        return []
-    lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
-    return [line.rstrip("/") for line in lines if line and not line.startswith("#")]
-
-
-def find_packages(root: Path) -> dict[str, Path]:
-    """Package name -> BUILD file, skipping .bazelignore'd, hidden and bazel-* directories."""
-    ignored = set(read_ignored(root))
-    packages: dict[str, Path] = {}
-
-    def walk(directory: Path, rel: str) -> None:
-        if rel in ignored:
-            return
-        for build_name in BUILD_NAMES:
-            if (directory / build_name).is_file():
-                packages[rel] = directory / build_name
-                break
-        for child in sorted(directory.iterdir()):
-            if child.is_dir() and not child.is_symlink() and not child.name.startswith((".", "bazel-")):
-                walk(child, f"{rel}/{child.name}" if rel else child.name)
-
-    walk(root, "")
-    return packages
-
-
-def split_label(text: str, package: str) -> tuple[str, str, str] | None:
-    """(repo, package, name) of a label written in `package`; None if it is not a label."""
-    repo = ""
-    if text.startswith("@"):
-        repo, sep, rest = text.lstrip("@").partition("//")
-        if not sep:
-            return (repo, "", repo)  # "@repo" means "@repo//:repo"
-        text = "//" + rest
-    if text.startswith("//"):
-        pkg, _, name = text[2:].partition(":")
-        return (repo, pkg, name or pkg.rsplit("/", 1)[-1])
-    if text.startswith(":"):
-        return (repo, package, text[1:])
-    if text and not text.startswith(("/", ".")) and "//" not in text:
-        return (repo, package, text)
-    return None
 
 
 class Workspace:
@@ -141,6 +65,9 @@ class Workspace:
         self.label_defaults: list[tuple[str, str, str, str]] = []
         self._rules_per_file: dict[str, int] = {}
         self._current: Package | None = None
+        self._pending_selects: list[str] = []
+        # (package, target) -> the condition keys of the select()s in its attributes.
+        self.select_keys: dict[tuple[str, str], list[str]] = {}
         self._prelude = self._load_prelude()
 
     # --- helpers ---
@@ -189,7 +116,10 @@ class Workspace:
             self._problem(f"glob({list(include)}) matches no files; Bazel 8 fails on an empty glob")
         return sorted(found)
 
-    def _select(self, conditions):
+    def _select(self, conditions, no_match_error=""):
+        # The keys are kept for the next target this package records (the call the select is an
+        # attribute of), so checks can see what a target is configured on.
+        self._pending_selects.extend(str(key) for key in conditions)
         return conditions.get("//conditions:default", next(iter(conditions.values()), None))
 
     def _exports_files(self, srcs, visibility=None, licenses=None):
@@ -216,6 +146,9 @@ class Workspace:
         if not isinstance(name, str) or not name:
             self._problem(f"{spec.kind}() call without a name (made by {defined_in})")
             return
+        if self._pending_selects:
+            self.select_keys[(package.name, name)] = self._pending_selects
+            self._pending_selects = []
         allowed = self.specs.allowed_attrs(spec)
         for attribute in sorted(set(attrs) - allowed):
             self._problem(
@@ -230,6 +163,10 @@ class Workspace:
             package.targets[created] = Target(package.name, created, spec.kind, attrs, spec, defined_in)
         for attribute, kind in spec.attrs.items():
             value = attrs.get(attribute)
+            for text in label_values(kind, value):
+                parts = split_label(text, package.name)
+                if parts and not parts[0] and parts[1] == package.name:
+                    package.referenced.add(parts[2])
             if kind == "output" and isinstance(value, str):
                 package.outputs.add(value)
             elif kind == "output_list" and isinstance(value, list):

@@ -17,7 +17,7 @@ from pathlib import Path
 from tools.bazel.build_file import Target, read_target, read_targets
 from tools.errors import UserError
 from tools.labels import Label
-from tools.oci import debian, layers
+from tools.oci import debian, layer_main, layers
 from tools.oci.cache import LayerBlob, blob_path
 from tools.oci.layout import read_manifest, write_layout
 from tools.oci.progress import Progress
@@ -109,18 +109,23 @@ def main_module(main: str, package: str, root: Path) -> str:
 def _stamp_labels(spec: ImageSpec, label: Label, stamp: bool) -> tuple[dict, str]:
     labels = {"org.opencontainers.image.source": str(label), "org.opencontainers.image.created": EPOCH}
     created = EPOCH
+    status = None
     if stamp:
         created = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         labels["org.opencontainers.image.created"] = created
-        try:
-            commit = subprocess.run(
-                ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
-            ).stdout.strip()
-        except (subprocess.CalledProcessError, FileNotFoundError):
-            raise UserError("--stamp needs a git checkout to read the commit from") from None
-        labels["org.opencontainers.image.revision"] = commit
+        # The script Bazel runs for --stamp (.bazelrc --workspace_status_command), read the way the
+        # Bazel action reads stable-status.txt (tools/oci/layer_main.py), so both stamp alike.
+        result = subprocess.run(
+            ["bash", str(REPO_ROOT / "tools" / "workspace_status.sh")],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+        )
+        status = dict(line.partition(" ")[::2] for line in result.stdout.splitlines() if line)
+        if result.returncode != 0 or status.get(layer_main.REVISION_KEY, "unknown") == "unknown":
+            raise UserError("--stamp needs a git checkout to read the commit from")
     labels.update(spec.labels)
-    return labels, created
+    return layer_main.stamped_labels(labels, status), created
 
 
 def _pulled_base(base: str, package: str, root: Path) -> str | None:

@@ -21,6 +21,25 @@ from tools.oci import cache
 # Debian's python3.11 puts this on sys.path (site.py), so packages need no PYTHONPATH entry.
 SITE_PACKAGES = "usr/local/lib/python3.11/dist-packages"
 APP_ROOT = "app"
+# The image's platform, as pip's target flags: wheels are chosen for it, not for the build host.
+# glibc 2.36 is bookworm's (third_party/debian/packages.lock.json: libc6 2.36-9+deb12u14). pip does
+# not widen an explicit manylinux_2_X platform to older glibc tags (pip 23's
+# compatibility_tags._get_custom_platforms only widens manylinux2014/2010), so every tag a glibc
+# 2.36 system accepts is listed, newest first, with the PEP 600 legacy aliases (2014 = 2_17,
+# 2010 = 2_12, 1 = 2_5), as packaging.tags does for the running system.
+_GLIBC_MINORS = range(36, 4, -1)
+_LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
+TARGET_PLATFORM = (
+    *(
+        ("platform", tag)
+        for minor in _GLIBC_MINORS
+        for tag in (f"manylinux_2_{minor}_x86_64", f"{_LEGACY_MANYLINUX.get(minor, '')}_x86_64")
+        if not tag.startswith("_")
+    ),
+    ("implementation", "cp"),
+    ("python-version", "3.11"),
+    ("abi", "cp311"),
+)
 _TESTS = re.compile(r"[/\\]tests?[/\\]")
 _CODE = cache.input_key(*(Path(__file__).parent.joinpath(f).read_text() for f in ("layers.py", "tarball.py")))
 
@@ -87,54 +106,73 @@ def pip_layer(lock: Path, step) -> cache.LayerBlob:
     if "--hash=sha256:" not in lock_text:
         raise UserError("not a hash-locked requirements file (no --hash=sha256: entries)", file=lock)
 
-    def build(root: Path) -> None:
-        target = root / SITE_PACKAGES
-        command = [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--require-hashes",
-            "--only-binary",
-            ":all:",
-            "--no-deps",
-            "--no-cache-dir",
-            "--no-compile",
-            "--no-warn-script-location",
-            "--disable-pip-version-check",
-            "--quiet",
-            "--target",
-            str(target),
-            "-r",
-            str(lock),
-        ]
-        result = subprocess.run(command, capture_output=True, text=True)
-        if result.returncode != 0:
-            tail = " | ".join(result.stderr.strip().splitlines()[-3:])
-            raise UserError(f"pip install of the lock failed: {tail}", file=lock)
-        # Console scripts' shebangs name the build host's interpreter: useless in the image.
-        shutil.rmtree(target / "bin", ignore_errors=True)
-        for pycache in list(target.rglob("__pycache__")):
-            shutil.rmtree(pycache)
-        compile_pycs(target, ddir=f"/{SITE_PACKAGES}")
-
     # The full interpreter version, not just the cache tag: marshal output may change between
     # patch releases, and the pycs are part of this layer's bytes.
-    key = cache.input_key("pip", lock_text, sys.version, _CODE)
-    return _cached_or_build(key, step, build)
+    key = cache.input_key("pip", lock_text, sys.version, TARGET_PLATFORM, _CODE)
+    return _cached_or_build(key, step, lambda root: fill_pip(root, lock))
+
+
+def pip_command(lock: Path, target: Path) -> list[str]:
+    """The pip command of the packages layer: the lock's wheels for the image's platform (Linux
+    x86_64, CPython 3.11), never the build host's, so a macOS or arm64 host packs the same files."""
+    return [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--require-hashes",
+        "--only-binary",
+        ":all:",
+        *(f"--{flag}={value}" for flag, value in TARGET_PLATFORM),
+        "--no-deps",
+        "--no-cache-dir",
+        "--no-compile",
+        "--no-warn-script-location",
+        "--disable-pip-version-check",
+        "--quiet",
+        "--target",
+        str(target),
+        "-r",
+        str(lock),
+    ]
+
+
+def fill_pip(root: Path, lock: Path) -> None:
+    """Installs the hash lock into ``root``/SITE_PACKAGES and compiles it: the packages layer's
+    files, for the CLI builder and for Bazel's action (tools/oci/layer_main.py) alike."""
+    target = root / SITE_PACKAGES
+    result = subprocess.run(pip_command(lock, target), capture_output=True, text=True)
+    if result.returncode != 0:
+        tail = " | ".join(result.stderr.strip().splitlines()[-3:])
+        raise UserError(f"pip install of the lock failed: {tail}", file=lock)
+    # Console scripts' shebangs name the build host's interpreter: useless in the image.
+    shutil.rmtree(target / "bin", ignore_errors=True)
+    for pycache in list(target.rglob("__pycache__")):
+        shutil.rmtree(pycache)
+    compile_pycs(target, ddir=f"/{SITE_PACKAGES}")
+
+
+def fill_artifacts(root: Path, destination: str, source_dir: Path, exclude: list[str]) -> None:
+    """Copies a model_artifacts directory to ``destination`` under ``root``, minus ``exclude``."""
+    target = root / destination.strip("/")
+    ignore = shutil.ignore_patterns(".key", "__pycache__", *exclude)
+    shutil.copytree(source_dir, target, ignore=ignore, copy_function=shutil.copyfile)
+
+
+def fill_files(root: Path, placed: dict[str, Path]) -> None:
+    """Single files at chosen image paths under ``root``."""
+    for destination, path in placed.items():
+        target = root / destination.strip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
 
 
 def artifacts_layer(destination: str, source_dir: Path, exclude: list[str], step) -> cache.LayerBlob:
     """The files of a model_artifacts output under ``destination`` (e.g. /models/yolo), minus the
     glob patterns in ``exclude`` (a CPU image leaves out the torch checkpoint)."""
 
-    def build(root: Path) -> None:
-        target = root / destination.strip("/")
-        ignore = shutil.ignore_patterns(".key", "__pycache__", *exclude)
-        shutil.copytree(source_dir, target, ignore=ignore, copy_function=shutil.copyfile)
-
     key = cache.input_key("artifacts", destination, sorted(exclude), tree_key(source_dir), _CODE)
-    return _cached_or_build(key, step, build)
+    return _cached_or_build(key, step, lambda root: fill_artifacts(root, destination, source_dir, exclude))
 
 
 def files_layer(placed: dict[str, Path], step) -> cache.LayerBlob:
@@ -144,14 +182,8 @@ def files_layer(placed: dict[str, Path], step) -> cache.LayerBlob:
         sha.update(f"{destination}\0{os.access(path, os.X_OK)}\0".encode())
         sha.update(path.read_bytes())
 
-    def build(root: Path) -> None:
-        for destination, path in placed.items():
-            target = root / destination.strip("/")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target)
-
     key = cache.input_key("files", sha.hexdigest(), _CODE)
-    return _cached_or_build(key, step, build)
+    return _cached_or_build(key, step, lambda root: fill_files(root, placed))
 
 
 def app_layer(files: list[Path], repo_root: Path, step) -> cache.LayerBlob:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tools.bazel import environments_bzl
 from tools.paths import REPO_ROOT
 
 TESTDATA = Path(__file__).resolve().parent.parent / "testdata"
@@ -18,6 +19,7 @@ FRONT_DOOR = (
     "BUILD.bazel",
     ".bazelignore",
     "third_party/python/BUILD.bazel",
+    "third_party/python/hubs.bzl",
     "tools/BUILD.bazel",
     "tools/defs.bzl",
     "tools/*.py",
@@ -26,8 +28,17 @@ FRONT_DOOR = (
     "tools/artifacts/private/*",
     "tools/bazel/*",
     "tools/bazel/rule_attrs/*",
+    "tools/bazel/tests/*",
     "tools/k8s/defs.bzl",
     "tools/k8s/private/*",
+    "tools/oci/layer_main.py",
+    "tools/lint/*",
+    "tools/lint/tests/*",
+    "tools/testing/*",
+    "tools/testing/apiserver/*",
+    "tools/testing/private/*",
+    "tools/testing/tests/*",
+    "tools/tests/*",
 )
 
 
@@ -40,6 +51,10 @@ def make_repo(destination: Path, *cases: str) -> Path:
                 shutil.copy2(source, target)
     for case in ("common", *cases):
         shutil.copytree(TESTDATA / case, destination, dirs_exist_ok=True)
+    # platform/environments.bzl from the fixture's environments, by the repo's own generator,
+    # unless the case brings its own (a stale one, on purpose).
+    if not (destination / environments_bzl.BZL).exists():
+        environments_bzl.main([], root=destination)
     return destination
 
 

@@ -36,7 +36,11 @@ def test_good_fixture_expands_the_real_macros(fixture_repo):
     apply = targets["deploy.prod.apply"]
     assert apply.kind == "deploy_runner"
     assert apply.attrs["image_digests"] == {":image.digest": "//models/demo:image"}
-    assert apply.attrs["data"] == ["model.yaml", "//runtimes/demo:runtime.yaml", "//platform:platform"]
+    # The model's name is its package's; its runtime's hook comes with every runtime's (//runtimes:hooks).
+    assert apply.attrs["model"] == "demo"
+    assert apply.attrs["data"] == ["model.yaml", "//platform:platform", "//runtimes:hooks"]
+    assert apply.attrs["image_layouts"] == {":image": "//models/demo:image"}
+    assert targets["deploy.prod.resolve"].attrs["image_layouts"] == {}
     # delete and status act on what is deployed: no image digests, so no image build.
     assert targets["deploy.prod.delete"].attrs["image_digests"] == {}
     assert targets["deploy.apply"].attrs["actual"] == ":deploy.local.apply"
@@ -60,11 +64,11 @@ def _edit(path: Path, old: str, new: str) -> None:
 
 MODULE_CASES = {
     "tag_instead_of_digest": (
-        'digest = "sha256:551599c0812bb706121410a71abda07f9920d25e6c66edf1ec07a375e49f5f90",',
-        'tag = "26.07-py3",',
+        'digest = "sha256:3930bdf5b6f1cac4c2e2d6920da491982b8c5f68a32d2688b558c6ba97bde4cc",',
+        'tag = "2.21.0-gpu",',
         [
-            "MODULE.bazel: oci.pull tritonserver_gpu: must be pinned by digest (sha256:<64 hex>)",
-            "MODULE.bazel: oci.pull tritonserver_gpu: pull by digest only, drop tag",
+            "MODULE.bazel: oci.pull tensorflow_serving_gpu: must be pinned by digest (sha256:<64 hex>)",
+            "MODULE.bazel: oci.pull tensorflow_serving_gpu: pull by digest only, drop tag",
         ],
     ),
     "version_not_what_attrs_were_read_at": (
@@ -73,27 +77,27 @@ MODULE_CASES = {
         ["MODULE.bazel: bazel_dep rules_oci is 2.2.6 but rule_attrs/ were read at 2.3.2"],
     ),
     "hub_not_in_use_repo": (
-        '"pypi_tfserving_protos", "pypi_tools", "pypi_triton")',
-        '"pypi_tfserving_protos", "pypi_tools")',
+        'use_repo(pip, "pypi_tfserving", "pypi_tfserving_protos", "pypi_tools")',
+        'use_repo(pip, "pypi_tfserving", "pypi_tools")',
         [
-            "MODULE.bazel: pypi_triton is made by @rules_python//python/extensions:pip.bzl%pip "
+            "MODULE.bazel: pypi_tfserving_protos is made by @rules_python//python/extensions:pip.bzl%pip "
             "but not in its use_repo()"
         ],
     ),
     "unknown_tag_attribute": (
-        'hub_name = "pypi_triton",',
-        'hub_name = "pypi_triton",\n    requirements = "x",',
+        'hub_name = "pypi_tools",',
+        'hub_name = "pypi_tools",\n    requirements = "x",',
         [
             "MODULE.bazel: @rules_python//python/extensions:pip.bzl%pip tag parse(): "
             "unknown attribute 'requirements'"
         ],
     ),
     "missing_lock": (
-        '"//third_party/python:requirements_triton.lock"',
-        '"//third_party/python:requirements_trition.lock"',
+        '"//third_party/python:requirements_tfserving_nodeps.lock"',
+        '"//third_party/python:requirements_tfserving_nodepz.lock"',
         [
-            "MODULE.bazel: pip hub pypi_triton: requirements_lock "
-            "'//third_party/python:requirements_trition.lock' does not exist"
+            "MODULE.bazel: pip hub pypi_tfserving_protos: requirements_lock "
+            "'//third_party/python:requirements_tfserving_nodepz.lock' does not exist"
         ],
     ),
 }

@@ -21,10 +21,28 @@ if [[ -n "${BUILD_WORKSPACE_DIRECTORY:-}" ]]; then
   export CF_BUILD_DIR="${CF_BUILD_DIR:-${BUILD_WORKSPACE_DIRECTORY}/.build}"
 fi
 
+cli="${RUNFILES_DIR}/%{CLI}%"
+
+# apply only: push each image Bazel built (rules_oci's OCI layout directory) to the environment's
+# registry first, with the CLI's own push, so the digests the manifests name are in that registry.
+# LABEL=RUNFILES_PATH pairs.
+layout_args=()
+layouts=0
+for pair in %{LAYOUTS}%; do
+  layout_args+=(--layout "${pair%%=*}=${RUNFILES_DIR}/${pair#*=}")
+  layouts=$((layouts + 1))
+done
+if [[ "${layouts}" -gt 0 ]]; then
+  # Its report goes to stderr: stdout is the verb's (manifests, diffs) for the user to pipe.
+  "${cli}" push --env %{ENVIRONMENT}% "${layout_args[@]}" >&2
+fi
+
 # LABEL=RUNFILES_PATH pairs: each image's rules_oci `<image>.digest` file (sha256:<hex>).
 digest_args=()
 for pair in %{DIGESTS}%; do
   digest_args+=(--digest-file "${pair%%=*}=${RUNFILES_DIR}/${pair#*=}")
 done
 
-exec "${RUNFILES_DIR}/%{CLI}%" %{VERB}% %{MODEL}% --env %{ENVIRONMENT}% "${digest_args[@]}" "$@"
+# "${a[@]+"${a[@]}"}": an empty array expands to nothing under `set -o nounset` in bash 3.2 too
+# (macOS's /bin/bash), where a bare "${a[@]}" of an empty array is an "unbound variable" error.
+exec "${cli}" %{VERB}% %{MODEL}% --env %{ENVIRONMENT}% ${digest_args[@]+"${digest_args[@]}"} "$@"

@@ -3,8 +3,16 @@
 The reference is rules_gitops' `k8s_deploy` (one instance per environment, `.apply`/`.delete`,
 images substituted by digest) and rules_k8s' verbs. Each target is a thin wrapper around the one
 CLI: `python -m tools <verb> <model> --env <env> [--digest-file LABEL=PATH ...]`, so `bazel run
-//models/yolo:deploy.prod.apply` and `./dev apply yolo --env prod` do the same thing.
+//models/yolo:deploy.prod.apply` and `./dev apply yolo --env prod` do the same thing; `.apply`
+first runs `python -m tools push --env <env> --layout LABEL=DIR` on the images Bazel built.
+
+One source per fact: the environments are platform/environments/*.yaml (through the generated
+//platform:environments.bzl), the model's name is its package's, and its runtime is read by the
+CLI from model.yaml at run time: Starlark cannot read a file while loading a BUILD file, so the
+targets carry every runtime's hook library (//runtimes:hooks) instead of a copied runtime name.
 """
+
+load("//platform:environments.bzl", "ENVIRONMENTS")
 
 # Verbs and what they do; the ones that render manifests need the images' digests, so running
 # them builds the images first. `delete` and `status` act on what is deployed and build nothing.
@@ -26,7 +34,7 @@ _ATTRS = {
         cfg = "target",
     ),
     "data": attr.label_list(
-        doc = "Files the CLI reads at run time: model.yaml, the runtime's runtime.yaml, platform data.",
+        doc = "What the CLI reads at run time: model.yaml, platform data, the runtimes' hook libraries (with their runfiles).",
         allow_files = True,
     ),
     "environment": attr.string(
@@ -37,8 +45,12 @@ _ATTRS = {
         doc = "rules_oci `<image>.digest` targets, each mapped to the image label the manifests name.",
         allow_files = True,
     ),
+    "image_layouts": attr.label_keyed_string_dict(
+        doc = "apply only: rules_oci image targets (OCI layout directories), each mapped to its label; pushed first.",
+        allow_files = True,
+    ),
     "model": attr.string(
-        doc = "Model name as the CLI knows it (models/<model>/model.yaml).",
+        doc = "Model name as the CLI knows it: the package's name (models/<model>).",
         mandatory = True,
     ),
     "verb": attr.string(
@@ -70,6 +82,14 @@ def _deploy_runner_impl(ctx):
             fail("{}: expected one digest file from {}, got {}".format(ctx.label, target.label, len(files)))
         digest_files.append(files[0])
         pairs.append(_shell_quote(image_label + "=" + _runfiles_path(ctx, files[0])))
+    layouts = []
+    layout_pairs = []
+    for target, image_label in ctx.attr.image_layouts.items():
+        files = target[DefaultInfo].files.to_list()
+        if len(files) != 1:
+            fail("{}: expected one image layout from {}, got {}".format(ctx.label, target.label, len(files)))
+        layouts.append(files[0])
+        layout_pairs.append(_shell_quote(image_label + "=" + _runfiles_path(ctx, files[0])))
 
     script = ctx.actions.declare_file(ctx.label.name + ".sh")
     ctx.actions.expand_template(
@@ -80,13 +100,17 @@ def _deploy_runner_impl(ctx):
             "%{DESCRIPTION}%": "{} ({} in {})".format(VERBS[ctx.attr.verb].doc, ctx.attr.model, ctx.attr.environment),
             "%{DIGESTS}%": " ".join(pairs),
             "%{ENVIRONMENT}%": _shell_quote(ctx.attr.environment),
+            "%{LAYOUTS}%": " ".join(layout_pairs),
             "%{MODEL}%": _shell_quote(ctx.attr.model),
             "%{VERB}%": _shell_quote(ctx.attr.verb),
         },
         is_executable = True,
     )
-    runfiles = ctx.runfiles(files = digest_files + ctx.files.data + [ctx.executable.cli])
+    runfiles = ctx.runfiles(files = digest_files + layouts + ctx.files.data + [ctx.executable.cli])
     runfiles = runfiles.merge(ctx.attr.cli[DefaultInfo].default_runfiles)
+    for target in ctx.attr.data:
+        # py_library data (the runtimes' hooks) bring their sources and pip deps as runfiles.
+        runfiles = runfiles.merge(target[DefaultInfo].default_runfiles)
     return [DefaultInfo(executable = script, runfiles = runfiles)]
 
 deploy_runner = rule(
@@ -98,16 +122,15 @@ deploy_runner = rule(
 
 def model_deploy(
         name,
-        model,
         images,
-        environments = ["local", "staging", "prod"],
         default_environment = "local",
         data = [],
         **kwargs):
-    """Runnable deploy targets for one model in every environment.
+    """Runnable deploy targets for the model of this package (models/<model>) in every environment.
 
-    For each environment `env` and verb in resolve, diff, apply, delete, status this makes
-    `:<name>.<env>.<verb>`, plus `:<name>.<verb>` aliases for `default_environment`:
+    For each environment `env` of platform/environments/ and verb in resolve, diff, apply, delete,
+    status this makes `:<name>.<env>.<verb>`, plus `:<name>.<verb>` aliases for
+    `default_environment`:
 
         bazel run //models/yolo:deploy.prod.resolve     # manifests, images by digest
         bazel run //models/yolo:deploy.apply            # the local environment
@@ -115,17 +138,23 @@ def model_deploy(
 
     Args:
         name: base name of the targets, conventionally "deploy".
-        model: model name the CLI knows (models/<model>/model.yaml).
         images: image labels (rules_oci oci_image or our py_image) the manifests refer to; each
-            `<image>.digest` file is passed to the CLI as `--digest-file <image>=<path>`.
-        environments: environment names, each with platform/environments/<env>.yaml.
+            `<image>.digest` file is passed to the CLI as `--digest-file <image>=<path>`, and
+            `.apply` pushes each image's layout first.
         default_environment: the environment the short `:<name>.<verb>` aliases point at.
-        data: files the CLI reads besides platform data (model.yaml, the runtime's runtime.yaml).
+        data: more files the CLI reads (model.yaml, platform data and the runtimes' hooks are
+            always there).
         **kwargs: common attributes (tags, visibility) for every generated target.
     """
-    if default_environment not in environments:
-        fail("model_deploy {}: default_environment {} is not one of {}".format(name, default_environment, environments))
+    if default_environment not in ENVIRONMENTS:
+        fail("model_deploy {}: default_environment {} is not one of {} (platform/environments/)".format(
+            name,
+            default_environment,
+            ENVIRONMENTS,
+        ))
+    model = native.package_name().rsplit("/", 1)[-1]
     digests = {}
+    layouts = {}
     for image in images:
         if ":" not in image:
             fail("model_deploy {}: image {} must name its target (//pkg:name or :name)".format(name, image))
@@ -133,14 +162,16 @@ def model_deploy(
 
         # rules_oci's oci_image macro (and our py_image) make `<image>.digest` beside the image.
         digests[image + ".digest"] = absolute
+        layouts[image] = absolute
 
-    for env in environments:
+    for env in ENVIRONMENTS:
         for verb in sorted(VERBS.keys()):
             deploy_runner(
                 name = "{}.{}.{}".format(name, env, verb),
-                data = data + [Label("//platform")],
+                data = data + ["model.yaml", Label("//platform"), Label("//runtimes:hooks")],
                 environment = env,
                 image_digests = digests if VERBS[verb].needs_digests else {},
+                image_layouts = layouts if verb == "apply" else {},
                 model = model,
                 verb = verb,
                 **kwargs

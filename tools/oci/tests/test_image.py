@@ -133,7 +133,12 @@ def test_stamping_records_the_commit_and_changes_only_the_config(built, repo_cop
     stamped = build_image(IMAGE, root=repo_copy, stamp=True)
     _, manifest, config = read_manifest(stamped.layout_dir)
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    assert config["config"]["Labels"]["org.opencontainers.image.revision"] == commit
+    # tools/workspace_status.sh's tree state, as Bazel's --stamp records it: "-dirty" on local edits.
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+    ).stdout.strip()
+    expected = commit + ("-dirty" if dirty else "")
+    assert config["config"]["Labels"]["org.opencontainers.image.revision"] == expected
     assert config["created"] != "1970-01-01T00:00:00Z"
     assert [layer["digest"] for layer in manifest["layers"]] == [b.digest for _, b in built.layers]
     build_image(IMAGE, root=repo_copy)  # leave the unstamped image in place for later tests

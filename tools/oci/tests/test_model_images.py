@@ -69,7 +69,8 @@ def test_yolo_config_matches_the_runtime_contract(yolo):
     assert env["SERVER_PORT"] == "8000"
     assert config["Labels"]["org.opencontainers.image.version"] == "1"
     kinds = [what.split()[0] for what, _ in yolo.layers]
-    assert kinds == ["debian", "debian", "pip", "artifacts", "app:"]
+    # The fastapi runtime's image (base, interpreter, its lock, the server) and then the model's own.
+    assert kinds == ["debian", "debian", "pip", "app:", "artifacts", "app:"]
 
 
 def test_yolo_carries_onnx_not_torch(yolo_rootfs):

@@ -1,0 +1,5 @@
+"""Fixture tests."""
+
+
+def test_demo():
+    assert 1 + 1 == 2

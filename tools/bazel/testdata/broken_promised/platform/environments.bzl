@@ -1,0 +1,6 @@
+"""A stale generated list: prod.yaml exists, but this file was not regenerated."""
+
+ENVIRONMENTS = [
+    "local",
+    "staging",
+]

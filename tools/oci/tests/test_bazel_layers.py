@@ -1,0 +1,127 @@
+"""The layers Bazel's py_image makes are the CLI builder's: same command, same bytes.
+
+tools/oci/private/layer.bzl runs `python -m tools.oci.layer_main` with the command line its
+`layer_command` writes; these tests run those exact command lines (paths filled in as Bazel would)
+and compare each layer with the one `python -m tools build` makes, by digest where the inputs are
+the same and by per-file (path, mode, uid, gid) lists otherwise.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tools.hashing import file_sha256
+from tools.labels import Label
+from tools.oci import layers
+from tools.oci.builder import build_image
+from tools.oci.tests.helpers import HELLO
+from tools.paths import REPO_ROOT
+
+IMAGE = Label(HELLO, "image")
+
+
+def layer_main(*args: str) -> subprocess.CompletedProcess:
+    """What the ImageLayer action runs (the py_binary //tools/oci:layer_main is this module)."""
+    return subprocess.run(
+        [sys.executable, "-m", "tools.oci.layer_main", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=600,
+    )
+
+
+def listing(path: Path) -> list[tuple[str, int, int, int]]:
+    with tarfile.open(path) as tar:
+        return sorted((m.name, m.mode, m.uid, m.gid) for m in tar.getmembers())
+
+
+@pytest.fixture(scope="module")
+def cli_image(build_dir, repo_copy):
+    return build_image(IMAGE, root=repo_copy)
+
+
+def _cli_layer(image, prefix: str):
+    (blob,) = [blob for what, blob in image.layers if what.startswith(prefix)]
+    return blob
+
+
+def test_packages_layer_is_the_clis_byte_for_byte(cli_image, repo_copy, tmp_path):
+    out = tmp_path / "image_packages.tar.gz"
+    # layer_command, kind = "pip": --out OUT pip --lock LOCK
+    result = layer_main("--out", str(out), "pip", "--lock", str(repo_copy / HELLO / "requirements.lock"))
+    assert result.returncode == 0, result.stderr
+    cli = _cli_layer(cli_image, "pip install")
+    assert listing(out) == listing(cli.path)
+    assert f"sha256:{file_sha256(out)}" == cli.digest
+
+
+def test_app_layer_is_the_clis(cli_image, repo_copy, tmp_path):
+    # layer_command, kind = "app": a files layer of the deps' main-repo runfiles at /app/<short_path>;
+    # here srcs = glob(["app/*.py"]) and main = "app/__main__.py" of the hello package. (In the whole
+    # repo the CLI also ships the __init__.py of parent packages no target declares, such as
+    # tools/__init__.py; this copy has none, docs/BAZEL.md lists the difference.)
+    sources = sorted((repo_copy / HELLO / "app").glob("*.py"))
+    out = tmp_path / "image_app.tar.gz"
+    args = ["--out", str(out), "files"]
+    for path in sources:
+        args += ["--file", f"/app/{path.relative_to(repo_copy).as_posix()}={path}"]
+    result = layer_main(*args)
+    assert result.returncode == 0, result.stderr
+    cli = _cli_layer(cli_image, "app:")
+    assert listing(out) == listing(cli.path)
+    assert f"sha256:{file_sha256(out)}" == cli.digest
+
+
+def test_artifacts_layer_with_exclude_is_the_clis(build_dir, tmp_path):
+    source = tmp_path / "weights"
+    source.mkdir()
+    (source / "model.onnx").write_bytes(b"onnx")
+    (source / "model.pt").write_bytes(b"torch checkpoint")
+    (source / "metadata.json").write_text("{}")
+    out = tmp_path / "image_artifacts_0.tar.gz"
+    # layer_command, kind = "artifacts"
+    result = layer_main(
+        "--out",
+        str(out),
+        "artifacts",
+        "--destination",
+        "/models/yolo",
+        "--source",
+        str(source),
+        "--exclude",
+        "*.pt",
+    )
+    assert result.returncode == 0, result.stderr
+    cli = layers.artifacts_layer("/models/yolo", source, ["*.pt"], {})
+    assert listing(out) == listing(cli.path)
+    assert out.read_bytes() == cli.path.read_bytes()
+    assert "models/yolo/model.pt" not in {name for name, *_ in listing(out)}
+
+
+def test_labels_file_stamps_the_commit_only_with_a_status_file(tmp_path):
+    out = tmp_path / "labels.txt"
+    assert (
+        layer_main("--out", str(out), "labels", "--label", "org.opencontainers.image.version=1").returncode
+        == 0
+    )
+    assert out.read_text() == "org.opencontainers.image.version=1\n"
+    status = tmp_path / "stable-status.txt"
+    status.write_text("STABLE_GIT_COMMIT abc123\nSTABLE_GIT_TREE_STATE dirty\n")
+    args = ["--out", str(out), "labels", "--label", "a=b", "--stable-status", str(status)]
+    assert layer_main(*args).returncode == 0
+    assert out.read_text() == "a=b\norg.opencontainers.image.revision=abc123-dirty\n"
+
+
+def test_bad_input_is_one_error_line(tmp_path):
+    result = layer_main("--out", str(tmp_path / "x.tar.gz"), "files", "--file", "/app/x.py")
+    assert result.returncode == 2 and result.stderr.startswith("error: ") and "Traceback" not in result.stderr
+    result = layer_main(
+        "--out", str(tmp_path / "x.tar.gz"), "artifacts", "--destination", "/m", "--source", "nope"
+    )
+    assert result.returncode == 2 and "not a directory" in result.stderr

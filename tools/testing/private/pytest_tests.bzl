@@ -1,0 +1,61 @@
+"""pytest_tests: one real pytest target per test file of a package."""
+
+load("@aspect_rules_py//py:defs.bzl", "py_test")
+
+def pytest_tests(
+        name = "tests",
+        srcs = None,
+        helpers = [],
+        deps = [],
+        data = [],
+        hub = "pypi_tools",
+        size = "small",
+        sizes = {},
+        tags = [],
+        file_tags = {},
+        **kwargs):
+    """A py_test per `tests/test_*.py`, run by pytest, and a test_suite `name` over them.
+
+    Each target is aspect_rules_py's py_test with `pytest_main = True` (v1.12.0 py/defs.bzl: a
+    shared pytest main runs the test's own sources), so a test file is collected and run by pytest,
+    as `./dev test` runs it; a bare py_test with the file as `main` would only define the tests and
+    exit 0. The static check tools/bazel/runner_checks.py fails on such a target and on a test file
+    no target covers.
+
+        pytest_tests(deps = [":fastapi"], helpers = ["tests/conftest.py"], sizes = {"test_server": "medium"})
+
+    Args:
+        name: the test_suite of every generated test (`bazel test //runtimes/fastapi:tests`).
+        srcs: the test files; default every tests/test_*.py of the package. Each becomes a target
+            named after the file (`tests/test_app.py` -> `:test_app`).
+        helpers: conftest.py and helper modules every test of the package imports.
+        deps: libraries the tests import; pip packages from `hub` only.
+        data: files the tests read.
+        hub: the pip hub pytest (and every pip dep) comes from: one hub per test.
+        size: the default test size.
+        sizes: per-test size overrides, by target name.
+        tags: tags of every test (`["requires-network"]`).
+        file_tags: per-test extra tags, by target name (`{"test_server": ["local"]}`).
+        **kwargs: other py_test attributes (env, timeout, ...).
+    """
+    if srcs == None:
+        srcs = native.glob(["tests/test_*.py"])
+    tests = []
+    for src in srcs:
+        test = src.rsplit("/", 1)[-1][:-len(".py")]
+        py_test(
+            name = test,
+            srcs = [src] + [h for h in helpers if h != src],
+            pytest_main = True,
+            deps = deps + ["@{}//pytest".format(hub)],
+            data = data,
+            size = sizes.get(test, size),
+            tags = tags + file_tags.get(test, []),
+            **kwargs
+        )
+        tests.append(":" + test)
+    native.test_suite(
+        name = name,
+        tests = tests,
+        tags = tags,
+    )
