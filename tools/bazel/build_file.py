@@ -15,6 +15,7 @@ from typing import Any
 
 import starlark as sl
 
+from tools.bazel.workspace import first_error_line
 from tools.errors import UserError
 from tools.labels import Label
 from tools.paths import REPO_ROOT
@@ -102,7 +103,7 @@ def read_targets(package: str, *, root: Path = REPO_ROOT) -> dict[str, Target]:
         module.add_callable("select", lambda conditions, **_: conditions.get("//conditions:default"))
         sl.eval(module, ast, sl.Globals.standard(), sl.FileLoader(load))
     except sl.StarlarkError as error:
-        raise UserError(f"cannot evaluate: {str(error).strip().splitlines()[0]}", file=build_path) from None
+        raise UserError(f"cannot evaluate: {first_error_line(error)}", file=build_path) from None
     return targets
 
 

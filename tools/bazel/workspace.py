@@ -310,7 +310,7 @@ class Workspace:
             sl.eval(module, ast, _GLOBALS, loader)
             package.evaluated = True
         except sl.StarlarkError as error:
-            self._problem("cannot evaluate: " + _first_error_line(error), file=rel)
+            self._problem("cannot evaluate: " + first_error_line(error), file=rel)
         finally:
             self._current = None
 
@@ -341,12 +341,12 @@ class Workspace:
                     self._current = package
                     self._bzl_cache[label] = self._eval_bzl(rel, package.name)
                 except sl.StarlarkError as error:
-                    self._problem("cannot evaluate: " + _first_error_line(error), file=rel)
+                    self._problem("cannot evaluate: " + first_error_line(error), file=rel)
                 finally:
                     self._current = None
 
 
-def _first_error_line(error: Exception) -> str:
+def first_error_line(error: Exception) -> str:
     """Starlark's multi-line error as one line: the message and where (file:line:column)."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     if not lines:

@@ -28,7 +28,8 @@ EPOCH = "1970-01-01T00:00:00Z"
 # How the app layer is found by Python (cwd is /app too, but a subprocess may chdir), and no .pyc
 # writes on a read-only root fs.
 PYTHON_ENV = {"PYTHONPATH": "/app", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
-_SOURCE_KINDS = ("filegroup", "py_library", "py_binary")
+# py_library_in_hubs (third_party/python/hubs.bzl) is a py_library per pip hub: the same sources.
+_SOURCE_KINDS = ("filegroup", "py_library", "py_binary", "py_library_in_hubs")
 
 
 @dataclass

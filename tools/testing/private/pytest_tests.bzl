@@ -3,7 +3,7 @@
 load("@aspect_rules_py//py:defs.bzl", "py_test")
 
 def pytest_tests(
-        name = "tests",
+        name,
         srcs = None,
         helpers = [],
         deps = [],
@@ -22,10 +22,11 @@ def pytest_tests(
     exit 0. The static check tools/bazel/runner_checks.py fails on such a target and on a test file
     no target covers.
 
-        pytest_tests(deps = [":fastapi"], helpers = ["tests/conftest.py"], sizes = {"test_server": "medium"})
+        pytest_tests(name = "tests", deps = [":fastapi"], sizes = {"test_server": "medium"})
 
     Args:
-        name: the test_suite of every generated test (`bazel test //runtimes/fastapi:tests`).
+        name: the test_suite of every generated test, "tests" by convention
+            (`bazel test //runtimes/fastapi:tests`).
         srcs: the test files; default every tests/test_*.py of the package. Each becomes a target
             named after the file (`tests/test_app.py` -> `:test_app`).
         helpers: conftest.py and helper modules every test of the package imports.
