@@ -135,7 +135,11 @@ def check_sources(module, root: Path, workspace=None) -> tuple[list[Problem], li
     for path, (who, urls) in sorted(_fetched_locks(module, workspace, root).items()):
         rel = str(path.relative_to(root))
         lock = Lock.read(path)
-        urls = [u.rstrip("/") for u in urls]
+        # Index lines in the lock itself: pip reads them from a requirements file, and pip.parse
+        # takes a lock's option lines as pip args too (rules_python 2.3.2
+        # python/private/pypi/parse_requirements.bzl: parse_result.options -> index_url,
+        # extra_index_url).
+        urls = [u.rstrip("/") for u in [*urls, *_INDEX_FLAG.findall(lock.text)]]
         for url in urls:
             if url not in allowed:
                 problems.append(Problem(rel, f"{who}: index {url} is not in {SOURCES_FILE}"))
