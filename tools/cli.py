@@ -28,6 +28,7 @@ VERBS = {
     "status": "ready replicas, running image digest and endpoint of a deployed model",
     "predict": "send a real input to a deployed model and print the answer",
     "registry": "start, stop or check the local OCI registry",
+    "prometheus": "start, stop or check the local Prometheus that scrapes the `local` models",
     "artifacts": "produce a model's artifacts (weights, exported models) into .build/artifacts",
     "demo": "the main job: apply a model to `local`, wait until ready, send it a real input",
     "doctor": "check this machine has what demo or test needs: one line per missing thing, exit 2",

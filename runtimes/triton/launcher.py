@@ -161,6 +161,9 @@ class LaunchOptions:
             f"--metrics-address={self.address}",
             f"--metrics-port={self.metrics_port}",
             "--allow-metrics=true",
+            # Latency quantiles (nv_inference_request_summary_us): Triton has no request latency
+            # histogram, and the dashboards and latency alert need p50/p90/p99 (observability.yaml).
+            "--metrics-config=summary_latencies=true",
             # Ready only when every model is: the readiness probe then means "can serve gpt2".
             "--strict-readiness=true",
             # A model that fails to load stops the server with its error, instead of a server

@@ -23,6 +23,13 @@ def run(args: argparse.Namespace) -> int:
     from tools import deploy
 
     target = deploy.Deploy.load(args.model, args.env)
+    if target.env.features.enableModelSpecificMetrics:
+        from tools.observability import local_prometheus
+
+        # Beside the registry: scrapes what the model's ServiceMonitor names, so `status` shows its
+        # request rate, error ratio and p99.
+        state = local_prometheus.start(args.env)
+        print(f"==> prometheus at {state.url}")
     print(f"==> apply {args.model} to {args.env}")
     deploy.apply(target, timeout=args.timeout)
     print(f"==> predict with {args.model} on {args.env}")

@@ -48,6 +48,7 @@ APPLY_ORDER = (
     "Namespace", "CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding",
     "Role", "RoleBinding", "Secret", "ConfigMap", "PersistentVolumeClaim", "Deployment", "StatefulSet",
     "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler", "ServiceMonitor",
+    "PrometheusRule",
 )  # fmt: skip
 # Shared by every model of the platform: never pruned, deleted only when asked for.
 SHARED_KINDS = frozenset(APPLY_ORDER[:7])
@@ -56,6 +57,7 @@ MODEL_KINDS = (
     ("", "Secret"), ("", "ConfigMap"), ("", "PersistentVolumeClaim"), ("apps", "Deployment"),
     ("apps", "StatefulSet"), ("", "Service"), ("policy", "PodDisruptionBudget"),
     ("autoscaling", "HorizontalPodAutoscaler"), ("monitoring.coreos.com", "ServiceMonitor"),
+    ("monitoring.coreos.com", "PrometheusRule"),
 )  # fmt: skip
 # Set by the server, never by us: left out when comparing rendered with live.
 _SERVER_METADATA = ("managedFields", "resourceVersion", "generation", "creationTimestamp", "uid", "selfLink")

@@ -17,6 +17,7 @@ from tools.k8s.inputs import RenderInputs, load_inputs
 from tools.k8s.platform_objects import platform_objects
 from tools.k8s.scaling import horizontal_pod_autoscaler, pod_disruption_budget
 from tools.k8s.workload import config_map, deployment, runtime_config_files
+from tools.observability.objects import observability_objects
 from tools.paths import REPO_ROOT
 
 # The order apply follows: what others refer to comes first (namespace, RBAC, config), then the
@@ -32,6 +33,7 @@ KIND_ORDER = (
     "PodDisruptionBudget",
     "HorizontalPodAutoscaler",
     "ServiceMonitor",
+    "PrometheusRule",
 )
 
 
@@ -46,7 +48,8 @@ def render_inputs(inputs: RenderInputs) -> list[dict]:
         horizontal_pod_autoscaler(inputs),
         service_monitor(inputs),
     ]
-    return [doc for doc in docs if doc is not None]
+    docs = [doc for doc in docs if doc is not None] + observability_objects(inputs)
+    return sorted(docs, key=lambda doc: KIND_ORDER.index(doc["kind"]))  # stable: ties keep their order
 
 
 def render(model: str, env: str, *, root: Path = REPO_ROOT) -> list[dict]:

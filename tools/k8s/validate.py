@@ -2,9 +2,9 @@
 
 - Built-in kinds: ``kubernetes-validate`` in strict mode (unknown fields are errors) at pinned
   Kubernetes versions.
-- ServiceMonitor: the openAPIV3Schema of prometheus-operator's own CRD, kept unchanged in
-  ``crds/`` (v0.93.0; source and sha256 below), made strict the same way, and its metadata checked
-  with Kubernetes' ObjectMeta schema.
+- ServiceMonitor and PrometheusRule: the openAPIV3Schema of prometheus-operator's own CRDs, kept
+  unchanged in ``crds/`` (v0.93.0; source and sha256 below), made strict the same way, and their
+  metadata checked with Kubernetes' ObjectMeta schema.
 - Policy: checkov's kubernetes framework as a subprocess (its pins clash with ours), every skip
   read from ``platform/checkov-skips.yaml`` with its reason.
 """
@@ -35,8 +35,16 @@ KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
 # github:prometheus-operator/prometheus-operator, tag v0.93.0
 # (commit f8fafd475f3d132e239432ae6172de60a6cb6516),
 # example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml, byte for byte.
+# example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml, byte for byte.
 SERVICEMONITOR_CRD = Path(__file__).parent / "crds" / "monitoring.coreos.com_servicemonitors.yaml"
 SERVICEMONITOR_CRD_SHA256 = "a99047972c9dd7679ce2050b9968e8a08773492e671b3e17abd476d42aa78a32"
+PROMETHEUSRULE_CRD = Path(__file__).parent / "crds" / "monitoring.coreos.com_prometheusrules.yaml"
+PROMETHEUSRULE_CRD_SHA256 = "78be98554b9c8506ab2b4f4feb91c5f3a56e536a0a510f3a8e876a459970d56d"
+# kind -> (vendored CRD, its sha256), for the monitoring.coreos.com/v1 kinds the platform renders.
+MONITORING_CRDS = {
+    "ServiceMonitor": (SERVICEMONITOR_CRD, SERVICEMONITOR_CRD_SHA256),
+    "PrometheusRule": (PROMETHEUSRULE_CRD, PROMETHEUSRULE_CRD_SHA256),
+}
 
 CHECKOV_SKIPS = REPO_ROOT / "platform" / "checkov-skips.yaml"
 
@@ -64,12 +72,12 @@ def _strict(schema: dict) -> dict:
 
 
 @functools.cache
-def servicemonitor_validator() -> jsonschema.Draft202012Validator:
-    raw = SERVICEMONITOR_CRD.read_bytes()
-    if hashlib.sha256(raw).hexdigest() != SERVICEMONITOR_CRD_SHA256:
+def crd_validator(kind: str) -> jsonschema.Draft202012Validator:
+    path, sha256 = MONITORING_CRDS[kind]
+    raw = path.read_bytes()
+    if hashlib.sha256(raw).hexdigest() != sha256:
         raise UserError(
-            "the vendored CRD was changed; restore it from prometheus-operator v0.93.0",
-            file=SERVICEMONITOR_CRD,
+            "the vendored CRD was changed; restore it from prometheus-operator v0.93.0", file=path
         )
     crd = yaml.safe_load(raw)
     (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
@@ -84,8 +92,8 @@ def schema_problems(doc: dict, versions: tuple[str, ...] = KUBERNETES_VERSIONS) 
     """Every schema violation of one object, as ``Kind/name: message`` lines; empty when valid."""
     problems = []
     where = _where(doc)
-    if doc.get("apiVersion") == "monitoring.coreos.com/v1" and doc.get("kind") == "ServiceMonitor":
-        for error in servicemonitor_validator().iter_errors(doc):
+    if doc.get("apiVersion") == "monitoring.coreos.com/v1" and doc.get("kind") in MONITORING_CRDS:
+        for error in crd_validator(doc["kind"]).iter_errors(doc):
             path = ".".join(str(p) for p in error.absolute_path)
             problems.append(f"{where}: {path}: {error.message}")
         # The CRD only says `metadata: object`; the API server checks it as ObjectMeta.

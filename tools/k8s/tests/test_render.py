@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from pathlib import Path
 
@@ -9,7 +10,8 @@ import pytest
 import yaml
 
 from tools.errors import UserError
-from tools.k8s.render import KIND_ORDER, render, to_yaml
+from tools.k8s.inputs import load_inputs
+from tools.k8s.render import KIND_ORDER, render, render_inputs, to_yaml
 from tools.k8s.tests.repo_copy import copy_repo_data, read, write
 
 MODELS = ("yolo", "gpt2", "resnet50")
@@ -166,11 +168,20 @@ def test_hpa_scales_on_cpu_plus_the_right_gpu_metric(rendered):
     ]
 
 
+def _metrics_off(model: str, env: str) -> list[dict]:
+    inputs = load_inputs(model, env)
+    features = inputs.env.features.model_copy(update={"enableModelSpecificMetrics": False})
+    env_off = inputs.env.model_copy(update={"features": features})
+    return render_inputs(dataclasses.replace(inputs, env=env_off))
+
+
 def test_pdb_and_service_monitor_follow_the_toggle(rendered):
     for model in MODELS:
         pdb = by_kind(rendered[model, "local"], "PodDisruptionBudget")
         assert pdb["apiVersion"] == "policy/v1" and pdb["spec"]["maxUnavailable"] == 1
-        assert by_kind(rendered[model, "local"], "ServiceMonitor") is None, "metrics toggle off"
+        kinds = {d["kind"] for d in _metrics_off(model, "staging")}
+        assert not kinds & {"ServiceMonitor", "PrometheusRule"}, "metrics toggle off"
+        assert by_kind(rendered[model, "staging"], "PrometheusRule") is not None
     monitor = by_kind(rendered["resnet50", "staging"], "ServiceMonitor")
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
     assert monitor["spec"]["endpoints"][0]["port"] == "http"
@@ -182,16 +193,22 @@ def test_pdb_and_service_monitor_follow_the_toggle(rendered):
     )
 
 
+def runtime_config(docs: list[dict]) -> dict | None:
+    """The runtime's ConfigMap (not the dashboard's or the prometheus-adapter rules')."""
+    observability = ("-dashboard", "-prometheus-adapter")
+    return by_kind([d for d in docs if not d["metadata"]["name"].endswith(observability)], "ConfigMap")
+
+
 def test_config_maps_come_from_the_runtime_hooks(rendered):
-    assert by_kind(rendered["yolo", "staging"], "ConfigMap") is None, "fastapi needs no config"
-    tf = by_kind(rendered["resnet50", "staging"], "ConfigMap")
+    assert runtime_config(rendered["yolo", "staging"]) is None, "fastapi needs no config"
+    tf = runtime_config(rendered["resnet50", "staging"])
     assert set(tf["data"]) == {"models.config", "monitoring.config"}
     assert 'base_path: "/models/resnet50"' in tf["data"]["models.config"]
     mounts = pod_spec(rendered["resnet50", "staging"])["containers"][0]["volumeMounts"]
     assert {"name": "config", "mountPath": "/config", "readOnly": True} in mounts
     # Triton: KIND_GPU only where the environment gives the model a GPU, mounted over config.pbtxt.
-    assert "KIND_CPU" in by_kind(rendered["gpt2", "local"], "ConfigMap")["data"]["config.pbtxt"]
-    assert "KIND_GPU" in by_kind(rendered["gpt2", "staging"], "ConfigMap")["data"]["config.pbtxt"]
+    assert "KIND_CPU" in runtime_config(rendered["gpt2", "local"])["data"]["config.pbtxt"]
+    assert "KIND_GPU" in runtime_config(rendered["gpt2", "staging"])["data"]["config.pbtxt"]
     mounts = pod_spec(rendered["gpt2", "local"])["containers"][0]["volumeMounts"]
     assert {
         "name": "config",
