@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected_error)
     app.add_middleware(BodySizeLimit, max_bytes=settings.server_max_upload_bytes)
-    # Added last = outermost: the metrics see every answer, the early 413s included.
-    app.add_middleware(RequestMetrics)
+    if settings.server_request_metrics:
+        # Added last = outermost: the metrics see every answer, the early 413s included.
+        app.add_middleware(RequestMetrics)
     return app

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     # Under Kubernetes' default 30 s terminationGracePeriodSeconds, so in-flight requests can finish.
     server_graceful_shutdown_seconds: int = Field(default=20, ge=0)
     server_log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    # Per-request metrics (count and latency by route and status). Off only to measure what they
+    # cost (bench/bench_metrics_overhead.py): the platform's alerts and dashboards need them.
+    server_request_metrics: bool = True
 
 
 class SettingsError(Exception):

@@ -11,10 +11,17 @@ from __future__ import annotations
 
 import json
 
+from grafana_foundation_sdk.builders.common import VizLegendOptions, VizTooltipOptions
 from grafana_foundation_sdk.builders.dashboard import Dashboard, DatasourceVariable, Row
 from grafana_foundation_sdk.builders.prometheus import Dataquery
 from grafana_foundation_sdk.builders.timeseries import Panel as Timeseries
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.common import (
+    LegendDisplayMode,
+    LegendPlacement,
+    SortOrder,
+    TooltipDisplayMode,
+)
 from grafana_foundation_sdk.models.dashboard import DataSourceRef
 
 from tools.k8s.inputs import RenderInputs
@@ -55,7 +62,17 @@ def panel_queries(inputs: RenderInputs) -> dict[str, list[tuple[str, str, str]]]
 
 
 def _timeseries(title: str, queries: list[tuple[str, str, str]], datasource: DataSourceRef) -> Timeseries:
-    panel = Timeseries().title(title).unit(queries[0][2]).datasource(datasource).span(12).height(8)
+    legend = VizLegendOptions().display_mode(LegendDisplayMode.LIST).placement(LegendPlacement.BOTTOM)
+    panel = (
+        Timeseries()
+        .title(title)
+        .unit(queries[0][2])
+        .datasource(datasource)
+        .span(12)
+        .height(8)
+        .legend(legend.show_legend(True))
+        .tooltip(VizTooltipOptions().mode(TooltipDisplayMode.MULTI).sort(SortOrder.NONE))
+    )
     for index, (expr, legend, _) in enumerate(queries):
         panel = panel.with_target(
             Dataquery().expr(expr).legend_format(legend).ref_id(chr(ord("A") + index)).datasource(datasource)

@@ -62,8 +62,7 @@ def test_resolved_manifests_pass_strict_schemas(resolved, model, env):
     problems = [p for doc in docs for p in _problems(doc)]
     assert problems == []
     kinds = {d["kind"] for d in docs}
-    if env != "local":
-        assert "ServiceMonitor" in kinds, "the CRD schema is exercised"
+    assert {"ServiceMonitor", "PrometheusRule"} <= kinds, "the CRD schemas are exercised"
 
 
 def _deployment(resolved) -> dict:
@@ -92,6 +91,19 @@ def test_service_monitor_schema_comes_from_the_crd(resolved):
     assert any(p.startswith("ServiceMonitor/yolo") and "labelz" in p for p in schema_problems(bad_meta))
 
 
+def test_prometheus_rule_schema_comes_from_the_crd(resolved):
+    rule = next(d for d in resolved["gpt2", "prod"] if d["kind"] == "PrometheusRule")
+    typo = copy.deepcopy(rule)
+    typo["spec"]["groups"][1]["rules"][0]["fore"] = "5m"
+    assert any("'fore' was unexpected" in p for p in schema_problems(typo))
+    no_expr = copy.deepcopy(rule)
+    del no_expr["spec"]["groups"][0]["rules"][0]["expr"]
+    assert any("'expr' is a required property" in p for p in schema_problems(no_expr))
+    bad_duration = copy.deepcopy(rule)
+    bad_duration["spec"]["groups"][1]["rules"][0]["for"] = "five minutes"
+    assert any(p.startswith("PrometheusRule/gpt2") and "for" in p for p in schema_problems(bad_duration))
+
+
 # --- checkov -----------------------------------------------------------------------------------
 
 
@@ -116,8 +128,9 @@ def test_the_kubernetes_validate_command_passes_them(manifest_dir):
             timeout=300,
         )
         assert proc.returncode == 0, proc.stdout + proc.stderr
-        # It has no schema for the CRD kind; that one is checked against the CRD above.
-        others = [line for line in proc.stdout.splitlines() if "ServiceMonitor" not in line]
+        # It has no schema for the CRD kinds; those are checked against their CRDs above.
+        crd_kinds = ("ServiceMonitor", "PrometheusRule")
+        others = [line for line in proc.stdout.splitlines() if not any(k in line for k in crd_kinds)]
         assert others == [], others
 
 
