@@ -24,7 +24,7 @@ import httpx
 import yaml
 
 from tools.errors import UserError
-from tools.k8s.environments import load_environment
+from tools.k8s.environments import environments_dir, load_environment
 from tools.k8s.exposure import service_monitor
 from tools.k8s.inputs import RenderInputs, load_inputs
 from tools.observability.objects import rule_groups
@@ -60,6 +60,7 @@ def scrape_job(inputs: RenderInputs, host_ports: Mapping[str, int]) -> dict | No
     if port is None:
         raise UserError(
             f"the metrics port {endpoint['port']!r} of {inputs.name} is not published on this machine",
+            file=environments_dir(inputs.root) / f"{inputs.env.name}.yaml",
             field=f"models.{inputs.name}.hostPorts",
         )
     return {
@@ -94,6 +95,13 @@ def write_config(
 ) -> Path:
     """prometheus.yml and one rule file per model; ``ports``: model -> port name -> port (tests)."""
     environment = load_environment(env, root)
+    if environment.cluster.kind != "podman":
+        raise UserError(
+            f"{env!r} is a Kubernetes environment: its Prometheus is the cluster's, fed by the "
+            "ServiceMonitors and PrometheusRules apply creates",
+            file=environments_dir(root) / f"{env}.yaml",
+            field="cluster.kind",
+        )
     directory.mkdir(parents=True, exist_ok=True)
     jobs, rule_files = [], []
     for model in sorted(environment.models):

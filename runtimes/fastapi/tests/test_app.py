@@ -89,3 +89,31 @@ def test_mangled_images_only_raise_client_errors(fmt):
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, *sys.argv[1:]]))
+
+
+def _predict_count(client: TestClient, status: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        for sample in family.samples:
+            labels = sample.labels
+            if sample.name == "model_server_requests_total" and labels.get("route") == "/predict":
+                if labels.get("status") == status:
+                    return sample.value
+    return 0.0
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_request_metrics_can_be_turned_off(enabled):
+    """SERVER_REQUEST_METRICS=false (the overhead bench's baseline) stops counting requests."""
+    settings = Settings(
+        model_name="plain",
+        model_handler="runtimes.fastapi.tests.toy_models:NoV2",
+        server_request_metrics=enabled,
+    )
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        before = _predict_count(client, "200")
+        for _ in range(200):
+            if client.post("/predict", content=b"x", headers={"content-type": "image/png"}).status_code == 200:
+                break
+        assert _predict_count(client, "200") - before == (1 if enabled else 0)

@@ -22,7 +22,10 @@ from tools.yamlio import load_yaml
 
 pytestmark = pytest.mark.slow
 MODELS = ("yolo", "gpt2", "resnet50")
-CRD = REPO_ROOT / "tools/k8s/crds/monitoring.coreos.com_servicemonitors.yaml"
+CRDS = [
+    REPO_ROOT / "tools/k8s/crds/monitoring.coreos.com_servicemonitors.yaml",
+    REPO_ROOT / "tools/k8s/crds/monitoring.coreos.com_prometheusrules.yaml",
+]
 ServiceMonitor = create_namespaced_resource(
     "monitoring.coreos.com", "v1", "ServiceMonitor", "servicemonitors"
 )
@@ -39,7 +42,8 @@ def manifests(model: str, env: str = "staging") -> list[dict]:
 
 @pytest.fixture(scope="module")
 def kube(apiserver) -> Client:
-    install_crd(apiserver, load_yaml(CRD))  # cluster-wide, as a cluster's Prometheus Operator has it
+    for crd in CRDS:  # cluster-wide, as a cluster's Prometheus Operator has them
+        install_crd(apiserver, load_yaml(crd))
     with Client(config=KubeConfig.from_file(apiserver)) as client:
         yield client
 
@@ -48,8 +52,8 @@ def kube(apiserver) -> Client:
 def test_rendered_model_applies_and_then_diff_is_empty(apiserver, kube, model):
     changes = cluster.apply(manifests(model), kubeconfig=apiserver)
 
-    assert [c.kind for c in changes][-4:] == [
-        "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler", "ServiceMonitor"
+    assert [c.kind for c in changes][-5:] == [
+        "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler", "ServiceMonitor", "PrometheusRule"
     ]  # fmt: skip
     assert cluster.diff(manifests(model), kubeconfig=apiserver) == []
     (deployment,) = cluster.status(manifests(model), kubeconfig=apiserver).deployments
@@ -63,7 +67,8 @@ def test_deleting_one_model_leaves_the_others_and_the_shared_objects(apiserver, 
 
     deleted = cluster.delete(manifests("gpt2"), kubeconfig=apiserver)
 
-    assert {c.name for c in deleted} == {"gpt2", "gpt2-config"}
+    assert {c.name for c in deleted} == {"gpt2", "gpt2-config", "gpt2-dashboard", "gpt2-prometheus-adapter"}
+    assert {c.kind for c in deleted} >= {"PrometheusRule", "ServiceMonitor"}
     namespace = manifests("yolo")[0]["metadata"]["name"]
     assert {d.metadata.name for d in kube.list(Deployment, namespace=namespace)} == {"yolo", "resnet50"}
     assert {m.metadata.name for m in kube.list(ServiceMonitor, namespace=namespace)} == {"yolo", "resnet50"}

@@ -19,7 +19,7 @@ from tools.k8s import cluster
 from tools.k8s.golden import test_digest as fixed_digest
 from tools.k8s.resolve import resolve
 from tools.k8s.tests.repo_copy import copy_repo_data, read, write
-from tools.k8s.validate import SERVICEMONITOR_CRD
+from tools.k8s.validate import PROMETHEUSRULE_CRD, SERVICEMONITOR_CRD
 from tools.testing.k8s_objects import crd_for_kubernetes_1_20, for_kubernetes_1_20
 
 pytestmark = pytest.mark.slow
@@ -39,8 +39,11 @@ def data_root(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def with_servicemonitor_crd(apiserver) -> Path:
-    crd = crd_for_kubernetes_1_20(yaml.safe_load(SERVICEMONITOR_CRD.read_text()))
-    cluster.apply([crd], kubeconfig=apiserver, prune=False)
+    crds = [
+        crd_for_kubernetes_1_20(yaml.safe_load(p.read_text()))
+        for p in (SERVICEMONITOR_CRD, PROMETHEUSRULE_CRD)
+    ]
+    cluster.apply(crds, kubeconfig=apiserver, prune=False)
     return apiserver
 
 
@@ -52,7 +55,8 @@ def test_every_model_applies_and_then_has_no_diff(with_servicemonitor_crd, data_
         objects = for_kubernetes_1_20(resolve(model, env, {label: fixed_digest(label)}, root=data_root))
         changes = cluster.apply(objects, kubeconfig=kubeconfig)
         applied = {c.kind for c in changes}
-        assert applied >= {"Deployment", "Service", "PodDisruptionBudget"}
-        if env != "local":  # metrics and autoscaling are on: the CRD kind and the HPA went through too
-            assert applied >= {"ServiceMonitor", "HorizontalPodAutoscaler"}
+        # Metrics are on everywhere (local's Prometheus scrapes what they say): both CRD kinds too.
+        assert applied >= {"Deployment", "Service", "PodDisruptionBudget", "ServiceMonitor", "PrometheusRule"}
+        if env != "local":  # autoscaling is on
+            assert "HorizontalPodAutoscaler" in applied
         assert cluster.diff(objects, kubeconfig=kubeconfig) == [], f"{model} in {env} does not round-trip"
