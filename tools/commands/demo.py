@@ -8,6 +8,7 @@ the image digest that answered. Run twice, the second run rebuilds nothing and c
 from __future__ import annotations
 
 import argparse
+import sys
 
 from tools.commands import predict
 
@@ -17,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env", default="local", help=argparse.SUPPRESS)
     parser.add_argument("--input", help="an image (yolo) or a prompt (gpt2)")
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for ready (300)")
+    parser.add_argument(
+        "--prometheus-port", type=int, default=9090, help="loopback port of the local Prometheus (9090)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,12 +28,16 @@ def run(args: argparse.Namespace) -> int:
 
     target = deploy.Deploy.load(args.model, args.env)
     if target.env.features.enableModelSpecificMetrics:
+        from tools.errors import UserError
         from tools.observability import local_prometheus
 
         # Beside the registry: scrapes what the model's ServiceMonitor names, so `status` shows its
-        # request rate, error ratio and p99.
-        state = local_prometheus.start(args.env)
-        print(f"==> prometheus at {state.url}")
+        # request rate, error ratio and p99. Only an aid: the demo goes on without it.
+        try:
+            state = local_prometheus.start(args.env, args.prometheus_port)
+            print(f"==> prometheus at {state.url}")
+        except UserError as error:
+            print(f"warning: no local Prometheus: {error}", file=sys.stderr)
     print(f"==> apply {args.model} to {args.env}")
     deploy.apply(target, timeout=args.timeout)
     print(f"==> predict with {args.model} on {args.env}")

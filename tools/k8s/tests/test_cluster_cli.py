@@ -73,9 +73,8 @@ def test_diff_and_apply_say_what_the_server_lacks_and_change_nothing(setup):
 
 def test_status_then_delete_of_an_applied_model(setup):
     kubeconfig, digest_file, client = setup
-    install_crd(
-        kubeconfig, load_yaml(REPO_ROOT / "tools/k8s/crds/monitoring.coreos.com_servicemonitors.yaml")
-    )
+    for crd in ("servicemonitors", "prometheusrules"):  # what prometheus-operator installs
+        install_crd(kubeconfig, load_yaml(REPO_ROOT / f"tools/k8s/crds/monitoring.coreos.com_{crd}.yaml"))
     objects = for_kubernetes_1_20(resolve("yolo", "staging", digests={"//models/yolo:image": DIGEST}))
     cluster.apply(objects, kubeconfig=kubeconfig, context=CONTEXT)
 

@@ -13,6 +13,7 @@ import json
 import shutil
 import socket
 import subprocess
+import time
 
 import httpx
 import pytest
@@ -68,6 +69,7 @@ def e2e(tmp_path_factory):
     yield cli
     cli("delete", "yolo", "--env", ENV, check=False)
     cli("registry", "stop", check=False)
+    cli("prometheus", "stop", "--env", ENV, check=False)
 
 
 def pods(env: str = ENV) -> list[dict]:
@@ -93,7 +95,7 @@ def digest_file(cli) -> str:
 
 def test_apply_predict_change_reapply_delete(e2e):
     # 1. The README's main job: build, push, play, wait until ready, predict on bus.jpg.
-    first = e2e("demo", "yolo", "--env", ENV)
+    first = e2e("demo", "yolo", "--env", ENV, "--prometheus-port", str(free_port()))
     digest = digest_file(e2e)
     assert f"@{digest}" in first.stdout  # it says which image answered
     assert first.stdout.count("Normal") >= 3, first.stdout
@@ -105,6 +107,18 @@ def test_apply_predict_change_reapply_delete(e2e):
     names = [d["class_name"] for d in answer["detections"]]
     assert names.count("Normal") >= 3, answer
     assert all(len(d["box"]) == 4 for d in answer["detections"])
+
+    # 2b. The demo's Prometheus scraped the pod: status shows the rate, error ratio and p99.
+    deadline = time.monotonic() + 90
+    while True:
+        metrics = next(
+            line for line in e2e("status", "yolo", "--env", ENV).stdout.splitlines() if "metrics:" in line
+        )
+        if "n/a" not in metrics or time.monotonic() > deadline:
+            break
+        e2e("predict", "yolo", "--env", ENV, "--json")  # a rate needs the counter to grow between scrapes
+        time.sleep(5)
+    assert "req/s, errors 0.00 %, p99" in metrics and "n/a" not in metrics, metrics
 
     # 3. Nothing changed: diff is clean, a second apply pushes and replaces nothing.
     assert e2e("diff", "yolo", "--env", ENV).returncode == 0
