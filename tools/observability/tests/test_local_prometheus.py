@@ -161,3 +161,17 @@ def test_scrape_targets_are_up(prometheus):
     state, _ = prometheus
     targets = httpx.get(f"{state.url}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
     assert {t["labels"]["service"]: t["health"] for t in targets} == {"yolo": "up", "gpt2": "up"}
+
+
+def test_the_hpa_queue_metric_is_computable_from_real_triton_series(traffic):
+    """The adapter's query for the HPA's avg_time_queue_us, as the adapter expands it for a pod."""
+    state, _ = traffic
+    (rule,) = adapter_rules(load_inputs("gpt2", "staging"))
+    query = (
+        rule["metricsQuery"]
+        .replace("<<.LabelMatchers>>", 'namespace="creativeflow-ai-serving",pod="local-gpt2"')
+        .replace("<<.GroupBy>>", "pod")
+    )
+    (sample,) = local_prometheus.query(state.url, query)
+    assert sample["metric"] == {"pod": "local-gpt2"}
+    assert float(sample["value"][1]) >= 0  # microseconds of queue per request over 30 s
