@@ -4,7 +4,8 @@ Why skopeo (containers/image, the library podman and buildah push with) and not 
 speaks what real registries need and users already set up for podman/docker: HTTPS verified
 against the system CA bundle (plus a CA named in the environment data), basic auth and the bearer
 token flow with per-repository scopes, credentials from containers' auth.json, docker's
-config.json and the credential helpers they name (never from this repo or the command line), and
+config.json and the credential helpers they name (never from this repo or the command line; docker's
+global ``credsStore``, which skopeo 1.9 skips, is asked by tools/oci/credentials.py), and
 cross-repository blob mounts from its blob info cache (a layer this machine pushed to or pulled
 from another repository of the same registry is mounted, not sent again).
 
@@ -28,6 +29,7 @@ from pathlib import Path
 
 from tools.errors import UserError
 from tools.labels import Label, image_repository
+from tools.oci.credentials import credentials_store_arguments
 from tools.paths import REPO_ROOT, image_digest_file, image_layout_dir
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
@@ -101,9 +103,10 @@ def _one_line(message: str, registry: str, repository: str) -> str:
     text = "; ".join(parts)
     lower = text.lower()
     if "x509:" in lower:
+        detail = text[lower.find("x509:") :]
         return (
-            f"registry {registry}: its TLS certificate is not trusted ({text[lower.find('x509:') :]}); name the "
-            "CA that signed it in the environment's registryTLS.caFile, or add it to the system CA bundle"
+            f"registry {registry}: its TLS certificate is not trusted ({detail}); name the CA that signed "
+            "it in the environment's registryTLS.caFile, or add it to the system CA bundle"
         )
     refusals = [
         p for p in parts if any(w in p.lower() for w in ("unauthorized", "denied", "invalid username"))
@@ -166,6 +169,7 @@ def push_layout(
             "skopeo", "--debug", "copy", "--preserve-digests",
             "--digestfile", str(scratch_dir / "digest"),
             *_tls_arguments(registry, ca_file, insecure, scratch_dir / "certs"),
+            *credentials_store_arguments(registry_host(registry), scratch_dir),
             f"oci:{layout_dir}", destination,
         ]  # fmt: skip
         done = subprocess.run(

@@ -148,14 +148,7 @@ def test_credentials_from_a_credential_helper(basic_registry, ca, home, tmp_path
     """auth.json names a helper for this registry (``credHelpers``); skopeo runs
     ``docker-credential-<name> get`` with the server on stdin, as docker does."""
     bin_dir, calls = tmp_path / "bin", tmp_path / "helper-calls"
-    bin_dir.mkdir()
-    helper = bin_dir / "docker-credential-cftest"
-    helper.write_text(
-        "#!/bin/sh\n"
-        f'[ "$1" = get ] || exit 1\nread server\necho "$server" >> {calls}\n'
-        f'printf \'{{"ServerURL":"%s","Username":"{USER}","Secret":"{PASSWORD}"}}\' "$server"\n'
-    )
-    helper.chmod(0o755)
+    _helper(bin_dir, "cftest", calls)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     auth = home / ".config" / "containers" / "auth.json"
     auth.parent.mkdir(parents=True)
@@ -164,6 +157,38 @@ def test_credentials_from_a_credential_helper(basic_registry, ca, home, tmp_path
     result = push_layout(layout, basic_registry.address, "team/from-helper", ca_file=ca.cert)
     assert result.digest == digest
     assert basic_registry.address in calls.read_text()
+
+
+def _helper(bin_dir: Path, name: str, calls: Path) -> None:
+    """A docker credential helper speaking the helpers' protocol (``get``, server on stdin, JSON)."""
+    bin_dir.mkdir(exist_ok=True)
+    helper = bin_dir / f"docker-credential-{name}"
+    helper.write_text(
+        "#!/bin/sh\n"
+        f'[ "$1" = get ] || exit 1\nread server\necho "$server" >> {calls}\n'
+        f'printf \'{{"ServerURL":"%s","Username":"{USER}","Secret":"{PASSWORD}"}}\' "$server"\n'
+    )
+    helper.chmod(0o755)
+
+
+def test_credentials_from_docker_credentials_store(basic_registry, ca, home, tmp_path, monkeypatch):
+    """``docker login`` with a store configured writes only ``credsStore`` and an empty entry;
+    skopeo 1.9 does not read credsStore, so push asks the helper (tools/oci/credentials.py)."""
+    _helper(tmp_path / "bin", "cfstore", tmp_path / "calls")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    config = home / ".docker" / "config.json"
+    config.parent.mkdir()
+    config.write_text(json.dumps({"auths": {basic_registry.address: {}}, "credsStore": "cfstore"}))
+    layout, digest, _ = _layout(tmp_path)
+    assert push_layout(layout, basic_registry.address, "team/from-store", ca_file=ca.cert).digest == digest
+    assert (tmp_path / "calls").read_text().split() == [basic_registry.address]
+    config.write_text(json.dumps({"auths": {}, "credsStore": "nosuchstore"}))
+    with pytest.raises(UserError) as caught:
+        push_layout(layout, basic_registry.address, "team/from-store", ca_file=ca.cert)
+    assert str(caught.value) == (
+        f"{config}: credsStore: names the credential helper docker-credential-nosuchstore, "
+        "which is not on PATH"
+    )
 
 
 def test_the_environment_data_names_the_ca(basic_registry, ca, home, tmp_path):
