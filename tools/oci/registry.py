@@ -89,7 +89,7 @@ def _is_our_registry(pid: int, state_dir: Path) -> bool:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    config = str(state_dir / "config.yml").encode()
+    config = str((state_dir / "config.yml").resolve()).encode()
     return (
         len(argv) >= 3
         and Path(argv[0].decode()).name == "docker-registry"
@@ -151,7 +151,7 @@ def start(
 ) -> RegistryState:
     """Starts (or finds) the registry of ``state_dir``. ``tls``: (certificate, key) PEM files;
     ``auth``: distribution's ``auth`` config section (htpasswd, token)."""
-    state_dir = state_dir or default_state_dir()
+    state_dir = (state_dir or default_state_dir()).resolve()  # its command line names it absolutely
     running = status(state_dir)
     if running is not None:
         if running.port != port:
@@ -196,7 +196,7 @@ def start(
 def stop(state_dir: Path | None = None, timeout: float = 10.0) -> bool:
     """Stops the registry this repo started; False when none was running. Refuses (UserError) when
     the pid file names a live process that is not that registry."""
-    state_dir = state_dir or default_state_dir()
+    state_dir = (state_dir or default_state_dir()).resolve()
     state_file = _state_file(state_dir)
     try:
         pid = int(json.loads(state_file.read_text())["pid"])
