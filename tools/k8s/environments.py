@@ -139,9 +139,24 @@ class ModelEnvironment(Strict):
     hostPorts: dict[PortName, HostPort] = Field(default_factory=dict)
 
 
+class RegistryTLS(Strict):
+    """How push trusts the registry (tools/oci/push.py). Default: HTTPS verified against the
+    system CA bundle. Credentials never live here: push reads them where docker/podman keep them."""
+
+    caFile: Path | None = None  # PEM CA trusted in addition to the system bundle; relative: to the repo root
+    insecure: StrictBool = False  # plain HTTP (or unverified TLS): loopback registries only
+
+    @model_validator(mode="after")
+    def _one_or_the_other(self) -> RegistryTLS:
+        if self.insecure and self.caFile is not None:
+            raise ValueError("caFile is meaningless with insecure: true (nothing is verified)")
+        return self
+
+
 class Environment(Strict):
     name: DnsLabel
     registry: Registry
+    registryTLS: RegistryTLS = RegistryTLS()
     namespace: DnsLabel
     cluster: Cluster
     features: Features = Features()
@@ -184,7 +199,20 @@ def load_environment_file(path: Path, root: Path = REPO_ROOT) -> Environment:
         raise validation_error(error, path) from None
     _check_models(env, path, root)
     _check_rules(env, path)
+    _check_registry_tls(env, path, root)
     return env
+
+
+def _check_registry_tls(env: Environment, path: Path, root: Path) -> None:
+    tls = env.registryTLS
+    if tls.insecure and env.registry.split("/", 1)[0].rsplit(":", 1)[0] not in ("127.0.0.1", "localhost"):
+        raise UserError(
+            "insecure is for loopback registries only; name the registry's CA in caFile instead",
+            file=path,
+            field="registryTLS.insecure",
+        )
+    if tls.caFile is not None and not (root / tls.caFile).is_file():
+        raise UserError(f"{root / tls.caFile} is not a file", file=path, field="registryTLS.caFile")
 
 
 def _check_rules(env: Environment, path: Path) -> None:

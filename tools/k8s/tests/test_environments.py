@@ -170,6 +170,28 @@ BAD_DATA = [
         "Field required",
     ),
     ("name differs from file", LOCAL, {"name": "prod"}, "name", "differs from the file name"),
+    (
+        "plain HTTP to a remote registry",
+        STAGING,
+        {"registryTLS.insecure": True},
+        "registryTLS.insecure",
+        "loopback",
+    ),
+    ("insecure given as text", LOCAL, {"registryTLS.insecure": "yes"}, "registryTLS.insecure", "boolean"),
+    (
+        "missing CA file",
+        STAGING,
+        {"registryTLS.caFile": "platform/no-ca.pem"},
+        "registryTLS.caFile",
+        "not a file",
+    ),
+    (
+        "CA file and insecure",
+        LOCAL,
+        {"registryTLS.caFile": "platform/README.md"},
+        "registryTLS",
+        "meaningless",
+    ),
 ]
 
 

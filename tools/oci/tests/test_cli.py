@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+
 import pytest
 
 from tools.oci.cache import seed_downloads
@@ -38,6 +41,28 @@ def test_registry_start_status_stop(build_dir):
         assert servectl("registry", "stop", build_dir=build_dir).stdout.strip() == "registry stopped"
     status = servectl("registry", "status", build_dir=build_dir)
     assert status.returncode == 3 and status.stdout.strip() == "registry not running"
+
+
+def test_registry_stop_refuses_a_pid_that_is_not_the_registry(build_dir):
+    port = str(free_port())
+    assert servectl("registry", "start", "--port", port, build_dir=build_dir).returncode == 0
+    state_file = build_dir / "registry" / "registry.json"
+    real = json.loads(state_file.read_text())
+    bystander = subprocess.Popen(["sleep", "300"])
+    try:
+        state_file.write_text(json.dumps({**real, "pid": bystander.pid}))
+        refused = servectl("registry", "stop", build_dir=build_dir)
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr
+        assert refused.stderr.strip() == (
+            f"error: {state_file}: pid {bystander.pid} is not the registry started here "
+            "(it runs: sleep 300); not stopping it (the registry recorded here is gone; delete this file)"
+        )
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait()
+        state_file.write_text(json.dumps(real))
+        assert servectl("registry", "stop", build_dir=build_dir).stdout.strip() == "registry stopped"
 
 
 def test_build_prints_the_digest_and_push_to_a_dead_registry_is_one_line(build_dir):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
 
+import httpx
 import pytest
 
 from tools.errors import UserError
@@ -42,22 +45,49 @@ def test_a_port_taken_by_something_else_is_a_clear_error(tmp_path):
     assert registry.status(tmp_path) is None
 
 
+def test_stop_refuses_a_pid_file_that_names_another_process(tmp_path):
+    """The pid in the state file was reused by something else (the registry died, the kernel moved
+    on): stop must not kill it, and status must not take it for the registry."""
+    port = free_port()
+    state = registry.start(port, state_dir=tmp_path)
+    state_file = tmp_path / "registry.json"
+    bystander = subprocess.Popen(["sleep", "300"])
+    try:
+        state_file.write_text(json.dumps({"pid": bystander.pid, "port": port}))
+        with pytest.raises(
+            UserError, match=f"pid {bystander.pid} is not the registry started here"
+        ) as caught:
+            registry.stop(state_dir=tmp_path)
+        assert "\n" not in str(caught.value) and "runs: sleep 300" in str(caught.value)
+        assert caught.value.file == str(state_file)
+        assert bystander.poll() is None  # not signalled
+        assert registry.status(tmp_path) is None
+        assert httpx.get(f"http://{state.address}/v2/").status_code == 200  # nor was the real one
+    finally:
+        bystander.kill()
+        bystander.wait()
+        state_file.write_text(json.dumps({"pid": state.pid, "port": port}))
+        assert registry.stop(state_dir=tmp_path) is True
+
+
 @pytest.fixture(scope="module")
 def built(build_dir, repo_copy):
     return build_image(IMAGE, root=repo_copy)
 
 
-def test_registry_down_is_one_line_and_leaves_no_record(built, local_registry):
+def test_local_registry_down_is_one_line_and_keeps_the_last_record(built, local_registry):
     push_image(IMAGE, local_registry.address)
-    assert pushed_record_file(IMAGE).exists()
+    record = pushed_record_file(IMAGE).read_bytes()
     with pytest.raises(UserError, match=r"registry 127\.0\.0\.1:\d+ is not reachable") as caught:
         push_image(IMAGE, f"127.0.0.1:{free_port()}")
     assert "\n" not in str(caught.value)
-    assert not pushed_record_file(IMAGE).exists()
+    assert str(caught.value).endswith("start the local one with: python -m tools registry start")
+    assert pushed_record_file(IMAGE).read_bytes() == record  # still true of the earlier push
 
 
-def test_registry_rejecting_the_push_leaves_no_record(built, local_registry):
-    # Distribution has no route for repository names with upper-case letters: a 404 on upload.
-    with pytest.raises(UserError, match=r"rejected the upload of sha256:[0-9a-f]{64}: HTTP 404"):
+def test_an_invalid_repository_is_refused_and_keeps_the_last_record(built, local_registry):
+    push_image(IMAGE, local_registry.address)
+    record = pushed_record_file(IMAGE).read_bytes()
+    with pytest.raises(UserError, match=r"push to 127\.0\.0\.1:\d+/Not/Valid failed: .*lowercase"):
         push_image(IMAGE, local_registry.address, repository="Not/Valid")
-    assert not pushed_record_file(IMAGE).exists()
+    assert pushed_record_file(IMAGE).read_bytes() == record
