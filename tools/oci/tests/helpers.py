@@ -12,12 +12,17 @@ from pathlib import Path
 HELLO = "tools/oci/tests/testdata/hello"
 
 
+# Extraction filters arrived in Python 3.11.4; Debian 12's python3.11 (3.11.2, what setup installs)
+# has none and always extracts fully trusted, which is what our own images need (keeps /tmp 1777).
+FULLY_TRUSTED = {"filter": "fully_trusted"} if hasattr(tarfile, "fully_trusted_filter") else {}
+
+
 def unpack(layout_dir: Path, manifest: dict, dest: Path) -> None:
     """Applies the image's layers in order (no whiteouts are ever produced by our builder)."""
     for layer in manifest["layers"]:
         blob = layout_dir / "blobs" / "sha256" / layer["digest"].removeprefix("sha256:")
         with tarfile.open(blob, "r:gz") as tar:
-            tar.extractall(dest, filter="fully_trusted")  # our own image; keeps /tmp 1777
+            tar.extractall(dest, **FULLY_TRUSTED)
 
 
 def podman_run(
