@@ -40,7 +40,7 @@ def _pair(text: str, flag: str) -> tuple[str, str]:
 
 def digests(args: argparse.Namespace) -> dict[str, str]:
     """Image label -> checked ``sha256:<hex>`` from --digest-file and --digest (which wins)."""
-    from tools.k8s.resolve import check_digest, read_digest_file
+    from tools.k8s.render.resolve import check_digest, read_digest_file
     from tools.labels import Label
 
     found: dict[str, str] = {}
@@ -54,6 +54,9 @@ def digests(args: argparse.Namespace) -> dict[str, str]:
 
 
 def load(args: argparse.Namespace):
-    from tools.deploy import Deploy
+    """The model's Deploy (inputs loaded, objects rendered once) and its environment's Target, not
+    yet opened: ``with target:`` connects (for Kubernetes, before anything is built)."""
+    from tools.deploy import Deploy, open_target
 
-    return Deploy.load(args.model, args.env, digests(args))
+    deploy = Deploy.load(args.model, args.env, digests(args))
+    return deploy, open_target(deploy.env, kubeconfig=getattr(args, "kubeconfig", None))

@@ -12,8 +12,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tools import deploy
-
-    ready, lines = deploy.status(_deploy_args.load(args), kubeconfig=args.kubeconfig)
-    print("\n".join(lines))
-    return 0 if ready else 1
+    deploy, target = _deploy_args.load(args)
+    with target:
+        current = deploy.status(target)
+    print("\n".join(current.lines))
+    return 0 if current.ready else 1

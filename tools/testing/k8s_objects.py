@@ -1,6 +1,6 @@
 """Small rendered object sets for the cluster tests, and the v1.20 API-version shim they need.
 
-``platform_objects`` + ``model_objects`` mirror what ``tools.k8s.resolve`` renders for one model
+``platform_objects`` + ``model_objects`` mirror what ``tools.k8s.render.resolve`` renders for one model
 (shared Namespace/ServiceAccount/RBAC, then ConfigMap, Deployment, Service, PDB, HPA), small enough
 to read in a test. They carry the labels apply prunes by.
 
@@ -17,8 +17,8 @@ from __future__ import annotations
 import time
 from copy import deepcopy
 
-from tools.k8s import cluster
-from tools.k8s.cluster import INSTANCE, MANAGED_BY
+from tools.deploy import kubernetes as cluster
+from tools.k8s.label_keys import INSTANCE, MANAGED_BY
 
 _V1_20 = {
     ("autoscaling/v2", "HorizontalPodAutoscaler"): "autoscaling/v2beta2",

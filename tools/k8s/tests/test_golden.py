@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from tools.k8s import golden
+from tools.k8s.checks import golden
 from tools.paths import REPO_ROOT
 
 
 def test_committed_golden_files_are_current():
     diffs = golden.stale()
     assert not diffs, (
-        "golden files out of date; review and run: python -m tools.k8s.golden --update\n"
+        "golden files out of date; review and run: python -m tools.k8s.checks.golden --update\n"
         + "".join(diffs.values())
     )
     assert len(list(golden.GOLDEN_DIR.glob("*.yaml"))) == 9
@@ -45,7 +45,7 @@ def test_test_digests_are_fixed_and_well_formed():
 @pytest.mark.parametrize("args", [[], ["--help"]])
 def test_the_check_command_runs(args):
     proc = subprocess.run(
-        [sys.executable, "-m", "tools.k8s.golden", *args],
+        [sys.executable, "-m", "tools.k8s.checks.golden", *args],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

@@ -9,7 +9,7 @@ import pytest
 
 from tools.errors import UserError
 from tools.k8s.render import render
-from tools.k8s.specs import (
+from tools.k8s.schema.specs import (
     ModelSpec,
     PlatformSpec,
     RuntimeSpec,

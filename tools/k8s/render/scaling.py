@@ -9,8 +9,8 @@ reach the HPA through prometheus-adapter (or KEDA) on the cluster; nothing here 
 
 from __future__ import annotations
 
-from tools.k8s.environments import MIG_PROFILES
-from tools.k8s.inputs import RenderInputs
+from tools.k8s.render.inputs import RenderInputs
+from tools.k8s.schema.environments import MIG_PROFILES
 
 DCGM_GPU_UTIL = "DCGM_FI_DEV_GPU_UTIL"  # percent, 0..100
 DCGM_MIG_ENGINE_ACTIVE = "DCGM_FI_PROF_GR_ENGINE_ACTIVE"  # ratio, 0..1

@@ -17,8 +17,8 @@ import yaml
 from lightkube import Client, KubeConfig
 from lightkube.resources.apps_v1 import Deployment
 
-from tools.k8s import cluster
-from tools.k8s.resolve import resolve
+from tools.deploy import kubernetes as cluster
+from tools.k8s.render.resolve import resolve
 from tools.paths import REPO_ROOT
 from tools.testing.apiserver import free_port
 from tools.testing.k8s_objects import for_kubernetes_1_20, install_crd

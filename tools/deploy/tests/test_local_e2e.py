@@ -18,7 +18,7 @@ import httpx
 import pytest
 import yaml
 
-from tools.k8s.local import podman_env
+from tools.deploy.podman.client import podman_env
 from tools.paths import REPO_ROOT, build_dir
 from tools.testing.cli import servectl
 from tools.testing.ports import free_port

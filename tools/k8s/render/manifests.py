@@ -2,7 +2,7 @@
 
 ``render(model, env)`` builds plain dicts from runtimes/<r>/runtime.yaml, models/<m>/model.yaml,
 platform/platform.yaml and platform/environments/<env>.yaml; images are still Bazel labels
-(``//models/yolo:image``) that ``tools.k8s.resolve`` swaps for ``registry/repo@sha256:...``.
+(``//models/yolo:image``) that ``tools.k8s.render.resolve`` swaps for ``registry/repo@sha256:...``.
 ``to_yaml`` dumps them with yaml.safe_dump: no text templating of YAML anywhere.
 """
 
@@ -12,30 +12,17 @@ from pathlib import Path
 
 import yaml
 
-from tools.k8s.exposure import service, service_monitor
-from tools.k8s.inputs import RenderInputs, load_inputs
-from tools.k8s.platform_objects import platform_objects
-from tools.k8s.scaling import horizontal_pod_autoscaler, pod_disruption_budget
-from tools.k8s.workload import config_map, deployment, runtime_config_files
+from tools.k8s.kinds import apply_rank
+from tools.k8s.render.exposure import service, service_monitor
+from tools.k8s.render.inputs import RenderInputs, load_inputs
+from tools.k8s.render.platform_objects import platform_objects
+from tools.k8s.render.scaling import horizontal_pod_autoscaler, pod_disruption_budget
+from tools.k8s.render.workload import config_map, deployment, runtime_config_files
 from tools.paths import REPO_ROOT
-
-# The order apply follows: what others refer to comes first (namespace, RBAC, config), then the
-# workload and what points at it.
-KIND_ORDER = (
-    "Namespace",
-    "ServiceAccount",
-    "Role",
-    "RoleBinding",
-    "ConfigMap",
-    "Deployment",
-    "Service",
-    "PodDisruptionBudget",
-    "HorizontalPodAutoscaler",
-    "ServiceMonitor",
-)
 
 
 def render_inputs(inputs: RenderInputs) -> list[dict]:
+    """The objects for already loaded inputs, in apply order (tools.k8s.kinds); images as labels."""
     files = runtime_config_files(inputs)
     docs = [
         *platform_objects(inputs),
@@ -46,7 +33,7 @@ def render_inputs(inputs: RenderInputs) -> list[dict]:
         horizontal_pod_autoscaler(inputs),
         service_monitor(inputs),
     ]
-    return [doc for doc in docs if doc is not None]
+    return sorted((doc for doc in docs if doc is not None), key=lambda doc: apply_rank(doc["kind"]))
 
 
 def render(model: str, env: str, *, root: Path = REPO_ROOT) -> list[dict]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tools.k8s.inputs import RenderInputs
+from tools.k8s.render.inputs import RenderInputs
 
 # The namespace itself refuses pods that are not Pod Security "restricted", so a manifest that
 # drifts from the restricted profile fails at admission, not in an audit months later.

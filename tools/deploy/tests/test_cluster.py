@@ -15,8 +15,8 @@ from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import ConfigMap, Namespace, Service, ServiceAccount
 from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
 
+from tools.deploy import kubernetes as cluster
 from tools.errors import UserError
-from tools.k8s import cluster
 from tools.testing.k8s_objects import TEST_IMAGE, for_kubernetes_1_20, model_objects, platform_objects
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ from typing import Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tools.errors import UserError
-from tools.k8s.safe_types import (
+from tools.k8s.schema.safe_types import (
     ConfigKey,
     ContainerPath,
     DnsLabel,
@@ -26,7 +26,7 @@ from tools.k8s.safe_types import (
     Quantity,
     Word,
 )
-from tools.k8s.strict_yaml import load_data_file
+from tools.k8s.schema.strict_yaml import load_data_file
 from tools.labels import Label
 from tools.paths import REPO_ROOT
 from tools.yamlio import pydantic_error
@@ -177,6 +177,9 @@ class ModelSpec(Strict):
     version: LabelValue
     image: str  # the Bazel label of the image; resolve swaps it for registry/repo@sha256:...
     env: dict[EnvName, Word] = {}  # extra container environment for this model
+    # The model's client (``predict_once(url, input, *, raw) -> str``), which ``servectl predict``
+    # loads by this dotted path: tools never import a model.
+    client: ModulePath | None = None
 
     @field_validator("image")
     @classmethod

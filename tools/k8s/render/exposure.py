@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tools.k8s.inputs import RenderInputs
+from tools.k8s.render.inputs import RenderInputs
 
 SCRAPE_INTERVAL = "30s"
 

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tools.k8s import cluster
-from tools.k8s.golden import test_digest as fixed_digest
-from tools.k8s.resolve import resolve
+from tools.deploy import kubernetes as cluster
+from tools.k8s.checks.golden import test_digest as fixed_digest
+from tools.k8s.checks.validate import SERVICEMONITOR_CRD
+from tools.k8s.render.resolve import resolve
 from tools.k8s.tests.repo_copy import copy_repo_data, read, write
-from tools.k8s.validate import SERVICEMONITOR_CRD
 from tools.testing.k8s_objects import crd_for_kubernetes_1_20, for_kubernetes_1_20
 
 pytestmark = pytest.mark.slow

@@ -15,8 +15,8 @@ import yaml
 from lightkube import Client, KubeConfig
 from lightkube.resources.core_v1 import ConfigMap, Namespace
 
+from tools.deploy import kubernetes as cluster
 from tools.errors import UserError
-from tools.k8s import cluster
 from tools.testing.apiserver import free_port
 from tools.testing.k8s_objects import for_kubernetes_1_20, model_objects, platform_objects
 

@@ -8,14 +8,15 @@ meets Pod Security "restricted" and runs as uid 65532 with only an emptyDir /tmp
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import re
 
 from tools.errors import UserError
-from tools.k8s.inputs import RenderInputs
-from tools.k8s.safe_types import expand
-from tools.k8s.specs import ProbeSpec
+from tools.k8s.label_keys import CONFIG_SHA256
+from tools.k8s.render.inputs import RenderInputs
+from tools.k8s.schema.safe_types import expand
+from tools.k8s.schema.specs import ProbeSpec
+from tools.plugins import load_hook
 
 NONROOT_UID = 65532  # the "nonroot" user of distroless-style images, also our base image's
 TERMINATION_GRACE_SECONDS = 45
@@ -38,17 +39,10 @@ def runtime_config_files(inputs: RenderInputs) -> dict[str, str] | None:
         "file": inputs.root / "runtimes" / inputs.runtime.name / "runtime.yaml",
         "field": "config.module",
     }
-    try:
-        hook = importlib.import_module(spec.module)
-    except ModuleNotFoundError as error:
-        if error.name and spec.module.startswith(error.name):
-            raise UserError(f"config hook module {spec.module!r} does not exist", **where) from None
-        raise
-    if not callable(getattr(hook, "config_files", None)):
-        raise UserError(f"{spec.module} has no config_files(model_dir, model_name, gpu)", **where)
-    files = hook.config_files(
-        inputs.root / "models" / inputs.name, inputs.name, inputs.gpu_resource is not None
+    config_files = load_hook(
+        spec.module, "config_files", signature="config_files(model_dir, model_name, gpu)", **where
     )
+    files = config_files(inputs.root / "models" / inputs.name, inputs.name, inputs.gpu_resource is not None)
     if not isinstance(files, dict) or not files:
         raise UserError(f"{spec.module}.config_files returned {type(files).__name__}, not files", **where)
     for key, text in files.items():
@@ -172,7 +166,7 @@ def deployment(inputs: RenderInputs, files: dict[str, str] | None) -> dict:
     if files is not None:
         # A config change alone must roll the pods: the hash of the files is part of the template.
         digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
-        template_meta["annotations"] = {"servectl/config-sha256": digest}
+        template_meta["annotations"] = {CONFIG_SHA256: digest}
     spec: dict = {}
     if inputs.placement.autoscaling is None:
         spec["replicas"] = inputs.placement.replicas

@@ -35,7 +35,7 @@ KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
 # github:prometheus-operator/prometheus-operator, tag v0.93.0
 # (commit f8fafd475f3d132e239432ae6172de60a6cb6516),
 # example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml, byte for byte.
-SERVICEMONITOR_CRD = Path(__file__).parent / "crds" / "monitoring.coreos.com_servicemonitors.yaml"
+SERVICEMONITOR_CRD = Path(__file__).parent.parent / "crds" / "monitoring.coreos.com_servicemonitors.yaml"
 SERVICEMONITOR_CRD_SHA256 = "a99047972c9dd7679ce2050b9968e8a08773492e671b3e17abd476d42aa78a32"
 
 CHECKOV_SKIPS = REPO_ROOT / "platform" / "checkov-skips.yaml"

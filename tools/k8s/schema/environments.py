@@ -14,7 +14,7 @@ from lightkube.utils.quantity import parse_quantity
 from pydantic import Field, StrictBool, ValidationError, model_validator
 
 from tools.errors import UserError
-from tools.k8s.safe_types import (
+from tools.k8s.schema.safe_types import (
     ContextName,
     DnsLabel,
     HostPort,
@@ -24,8 +24,15 @@ from tools.k8s.safe_types import (
     Quantity,
     Registry,
 )
-from tools.k8s.specs import Strict, known_models, load_model, load_platform, load_runtime, validation_error
-from tools.k8s.strict_yaml import load_data_file
+from tools.k8s.schema.specs import (
+    Strict,
+    known_models,
+    load_model,
+    load_platform,
+    load_runtime,
+    validation_error,
+)
+from tools.k8s.schema.strict_yaml import load_data_file
 from tools.paths import REPO_ROOT
 
 # MIG profiles the NVIDIA device plugin exposes as resources under the "mixed" strategy, for the

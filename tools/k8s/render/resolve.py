@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from tools.errors import UserError
-from tools.k8s.inputs import load_inputs
-from tools.k8s.render import render_inputs, to_yaml
+from tools.k8s.render.inputs import load_inputs
+from tools.k8s.render.manifests import render_inputs, to_yaml
 from tools.labels import Label, image_repository
 from tools.paths import REPO_ROOT, image_digest_file
 

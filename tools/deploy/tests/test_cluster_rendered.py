@@ -1,4 +1,4 @@
-"""The real rendered manifests (tools.k8s.resolve) of all three models, on the real API server.
+"""The real rendered manifests (tools.k8s.render.resolve) of all three models, on the real API server.
 
 The Prometheus Operator's ServiceMonitor CRD (tools/k8s/crds/) is installed first, as a cluster
 would have it. Objects go through ``for_kubernetes_1_20`` (HPA/PDB versions) and the CRD through
@@ -14,8 +14,8 @@ from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import ServiceAccount
 
-from tools.k8s import cluster
-from tools.k8s.resolve import resolve
+from tools.deploy import kubernetes as cluster
+from tools.k8s.render.resolve import resolve
 from tools.paths import REPO_ROOT
 from tools.testing.k8s_objects import for_kubernetes_1_20, install_crd
 from tools.yamlio import load_yaml

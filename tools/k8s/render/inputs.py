@@ -6,16 +6,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools.errors import UserError
-from tools.k8s.environments import Environment, ModelEnvironment, environments_dir, load_environment
-from tools.k8s.specs import ModelSpec, PlatformSpec, RuntimeSpec, load_model, load_platform, load_runtime
+from tools.k8s.label_keys import COMPONENT, INSTANCE, MANAGED_BY, NAME, PART_OF, VERSION
+from tools.k8s.schema.environments import Environment, ModelEnvironment, environments_dir, load_environment
+from tools.k8s.schema.specs import (
+    ModelSpec,
+    PlatformSpec,
+    RuntimeSpec,
+    load_model,
+    load_platform,
+    load_runtime,
+)
 from tools.paths import REPO_ROOT
-
-NAME = "app.kubernetes.io/name"
-INSTANCE = "app.kubernetes.io/instance"
-PART_OF = "app.kubernetes.io/part-of"
-VERSION = "app.kubernetes.io/version"
-MANAGED_BY = "app.kubernetes.io/managed-by"
-COMPONENT = "app.kubernetes.io/component"
 
 
 @dataclass(frozen=True)
