@@ -7,15 +7,9 @@ from pathlib import Path
 
 from tools.errors import UserError
 from tools.k8s.label_keys import COMPONENT, INSTANCE, MANAGED_BY, NAME, PART_OF, VERSION
-from tools.k8s.schema.environments import Environment, ModelEnvironment, environments_dir, load_environment
-from tools.k8s.schema.specs import (
-    ModelSpec,
-    PlatformSpec,
-    RuntimeSpec,
-    load_model,
-    load_platform,
-    load_runtime,
-)
+from tools.k8s.schema.catalog import Catalog
+from tools.k8s.schema.environments import Environment, ModelEnvironment, environments_dir
+from tools.k8s.schema.specs import ModelSpec, PlatformSpec, RuntimeSpec
 from tools.paths import REPO_ROOT
 
 
@@ -77,10 +71,18 @@ class RenderInputs:
         return meta
 
 
-def load_inputs(model: str, env: str, *, root: Path = REPO_ROOT) -> RenderInputs:
-    """Loads and cross-checks model.yaml, its runtime.yaml, the environment and platform.yaml."""
-    model_spec = load_model(model, root)
-    environment = load_environment(env, root)
+def load_inputs(
+    model: str, env: str, *, root: Path = REPO_ROOT, catalog: Catalog | None = None
+) -> RenderInputs:
+    """Loads and cross-checks model.yaml, its runtime.yaml, the environment and platform.yaml.
+
+    ``catalog`` shares what is loaded with other calls (each file parsed once); by default the
+    files are read for this call.
+    """
+    catalog = catalog or Catalog(root)
+    root = catalog.root
+    model_spec = catalog.model(model)
+    environment = catalog.environment(env)
     if model not in environment.models:
         raise UserError(
             f"environment {env!r} has no entry for model {model!r}",
@@ -89,8 +91,8 @@ def load_inputs(model: str, env: str, *, root: Path = REPO_ROOT) -> RenderInputs
         )
     return RenderInputs(
         model=model_spec,
-        runtime=load_runtime(model_spec.runtime, root),
+        runtime=catalog.runtime(model_spec.runtime),
         env=environment,
-        platform=load_platform(root),
+        platform=catalog.platform,
         root=root,
     )

@@ -16,6 +16,7 @@ from pathlib import Path
 from tools.errors import UserError
 from tools.k8s.render.inputs import load_inputs
 from tools.k8s.render.manifests import render_inputs, to_yaml
+from tools.k8s.schema.catalog import Catalog
 from tools.labels import Label, image_repository
 from tools.paths import REPO_ROOT, image_digest_file
 
@@ -73,7 +74,12 @@ def resolve_documents(
 
 
 def resolve(
-    model: str, env: str, digests: Mapping[str, str] | None = None, *, root: Path = REPO_ROOT
+    model: str,
+    env: str,
+    digests: Mapping[str, str] | None = None,
+    *,
+    root: Path = REPO_ROOT,
+    catalog: Catalog | None = None,
 ) -> list[dict]:
     """The model's complete manifests for the environment, every image pinned by digest.
 
@@ -81,6 +87,7 @@ def resolve(
         model: a model under models/ (``yolo``).
         env: an environment under platform/environments/ (``local``).
         digests: image label -> ``sha256:<hex>``, overriding the digest files (tests, CI).
+        catalog: loaded data shared with other calls (tools.k8s.schema.catalog).
     """
-    inputs = load_inputs(model, env, root=root)
+    inputs = load_inputs(model, env, root=root, catalog=catalog)
     return resolve_documents(render_inputs(inputs), inputs.env.registry, digests)

@@ -14,6 +14,7 @@ from lightkube.utils.quantity import parse_quantity
 from pydantic import Field, StrictBool, ValidationError, model_validator
 
 from tools.errors import UserError
+from tools.k8s.schema.catalog import Catalog
 from tools.k8s.schema.safe_types import (
     ContextName,
     DnsLabel,
@@ -24,14 +25,7 @@ from tools.k8s.schema.safe_types import (
     Quantity,
     Registry,
 )
-from tools.k8s.schema.specs import (
-    Strict,
-    known_models,
-    load_model,
-    load_platform,
-    load_runtime,
-    validation_error,
-)
+from tools.k8s.schema.specs import Strict, validation_error
 from tools.k8s.schema.strict_yaml import load_data_file
 from tools.paths import REPO_ROOT
 
@@ -171,16 +165,24 @@ def environments_dir(root: Path = REPO_ROOT) -> Path:
 
 
 def known_environments(root: Path = REPO_ROOT) -> list[str]:
+    """The environments: one file each in platform/environments/ (adding one is adding a file)."""
     return sorted(p.stem for p in environments_dir(root).glob("*.yaml"))
 
 
-def load_environment_file(path: Path, root: Path = REPO_ROOT) -> Environment:
-    """Reads and checks one environment file; its name is the file's stem."""
+def load_environment_file(
+    path: Path, root: Path = REPO_ROOT, *, catalog: Catalog | None = None
+) -> Environment:
+    """Reads and checks one environment file; its name is the file's stem.
+
+    ``catalog`` shares the model, runtime and platform files it is checked against with other
+    loads (tools.k8s.schema.catalog); without one, they are read for this call.
+    """
+    catalog = catalog or Catalog(root)
     data = load_data_file(path)
     if not isinstance(data, dict):
         raise UserError("an environment file must be a mapping", file=path)
     if "namespace" not in data:
-        data = {**data, "namespace": load_platform(root).namespace}  # the platform's default
+        data = {**data, "namespace": catalog.platform.namespace}  # the platform's default
     if "name" in data and data["name"] != path.stem:
         raise UserError(
             f"name {data['name']!r} differs from the file name {path.stem!r}", file=path, field="name"
@@ -189,7 +191,7 @@ def load_environment_file(path: Path, root: Path = REPO_ROOT) -> Environment:
         env = Environment.model_validate({**data, "name": path.stem})
     except ValidationError as error:
         raise validation_error(error, path) from None
-    _check_models(env, path, root)
+    _check_models(env, path, catalog)
     _check_rules(env, path)
     return env
 
@@ -232,15 +234,15 @@ def _check_rules(env: Environment, path: Path) -> None:
             )
 
 
-def _check_models(env: Environment, path: Path, root: Path) -> None:
+def _check_models(env: Environment, path: Path, catalog: Catalog) -> None:
     """Checks the environment against the model and runtime files it refers to."""
-    models = known_models(root)
+    models = catalog.model_names
     for model, entry in env.models.items():
         if model not in models:
             raise UserError(
                 f"unknown model; known models: {', '.join(models)}", file=path, field=f"models.{model}"
             )
-        runtime = load_runtime(load_model(model, root).runtime, root)
+        runtime = catalog.runtime(catalog.model(model).runtime)
         ports = [p.name for p in runtime.ports]
         for name in entry.hostPorts:
             if name not in ports:
@@ -252,7 +254,5 @@ def _check_models(env: Environment, path: Path, root: Path) -> None:
 
 
 def load_environment(name: str, root: Path = REPO_ROOT) -> Environment:
-    known = known_environments(root)
-    if name not in known:
-        raise UserError(f"unknown environment {name!r}; known environments: {', '.join(known)}")
-    return load_environment_file(environments_dir(root) / f"{name}.yaml", root)
+    """platform/environments/<name>.yaml, checked; an unknown name lists the known ones."""
+    return Catalog(root).environment(name)

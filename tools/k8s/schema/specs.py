@@ -221,13 +221,20 @@ def load_spec(path: Path, spec: type[SpecT]) -> SpecT:
 
 
 def known_models(root: Path = REPO_ROOT) -> list[str]:
+    """The models: directories under models/ with a model.yaml."""
     return sorted(p.parent.name for p in (root / "models").glob("*/model.yaml"))
 
 
 def load_model(name: str, root: Path = REPO_ROOT) -> ModelSpec:
-    path = root / "models" / name / "model.yaml"
+    """models/<name>/model.yaml, checked; an unknown model lists the known ones."""
     if name not in known_models(root):
         raise UserError(f"unknown model {name!r}; known models: {', '.join(known_models(root))}")
+    return read_model(name, root)
+
+
+def read_model(name: str, root: Path = REPO_ROOT) -> ModelSpec:
+    """models/<name>/model.yaml, checked, for a model known to exist."""
+    path = root / "models" / name / "model.yaml"
     spec = load_spec(path, ModelSpec)
     if spec.name != name:
         raise UserError(f"name {spec.name!r} differs from the directory {name!r}", file=path, field="name")
@@ -235,6 +242,7 @@ def load_model(name: str, root: Path = REPO_ROOT) -> ModelSpec:
 
 
 def load_runtime(name: str, root: Path = REPO_ROOT) -> RuntimeSpec:
+    """runtimes/<name>/runtime.yaml, checked."""
     path = root / "runtimes" / name / "runtime.yaml"
     spec = load_spec(path, RuntimeSpec)
     if spec.name != name:
@@ -243,4 +251,5 @@ def load_runtime(name: str, root: Path = REPO_ROOT) -> RuntimeSpec:
 
 
 def load_platform(root: Path = REPO_ROOT) -> PlatformSpec:
+    """platform/platform.yaml, checked."""
     return load_spec(root / "platform" / "platform.yaml", PlatformSpec)

@@ -1,7 +1,10 @@
-"""YAML for the platform's data files: like ``tools.yamlio.load_yaml``, but a repeated key is an error.
+"""YAML for the platform's data files: parsed once, with libyaml where available, and a repeated
+key is an error.
 
 PyYAML keeps the last of two equal keys without a word, so a model block pasted twice into an
-environment file would silently replace the first. Here it is a UserError with both lines.
+environment file would silently replace the first. Here it is a UserError with both lines. The
+check runs while the one parse builds the data (a constructor hook), on PyYAML's C parser when
+PyYAML was built with libyaml (``yaml.__with_libyaml__``), else on its pure-Python one.
 """
 
 from __future__ import annotations
@@ -12,10 +15,12 @@ from typing import Any
 import yaml
 
 from tools.errors import UserError
-from tools.yamlio import load_yaml
+
+# CSafeLoader: libyaml's parser with the same safe constructor and resolver as SafeLoader.
+_BASE = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _NoDuplicatesLoader(yaml.SafeLoader):
+class _NoDuplicatesLoader(_BASE):
     def construct_mapping(self, node, deep=False):
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
@@ -31,14 +36,25 @@ class _NoDuplicatesLoader(yaml.SafeLoader):
 
 def load_data_file(path: str | Path) -> Any:
     """One YAML document; missing file, bad YAML or a duplicate key is a one-line UserError."""
-    # First the repo's own loader, for its messages on missing files and syntax errors; then a second
-    # pass over the (small, now known-good) text that only looks for repeated keys.
-    data = load_yaml(path)
+    path = Path(path)
     try:
-        yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_NoDuplicatesLoader)
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError("file not found", file=path) from None
+    except OSError as error:
+        raise UserError(f"cannot read: {error.strerror}", file=path) from None
+    except UnicodeDecodeError as error:
+        raise UserError(f"not UTF-8 text: {error.reason}", file=path) from None
+    try:
+        return yaml.load(text, Loader=_NoDuplicatesLoader)
     except yaml.constructor.ConstructorError as error:
         mark = error.problem_mark
-        raise UserError(
-            error.problem, file=path, field=f"line {mark.line + 1}, column {mark.column + 1}"
-        ) from None
-    return data
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
+        if error.problem and error.problem.startswith("duplicate key"):
+            raise UserError(error.problem, file=path, field=where) from None
+        raise UserError(f"invalid YAML: {error.problem}", file=path, field=where) from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise UserError(f"invalid YAML: {problem}", file=path, field=where) from None
