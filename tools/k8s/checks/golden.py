@@ -1,8 +1,8 @@
 """Golden manifests: every model x environment resolved with fixed test digests, committed.
 
-The diff of ``tools/k8s/testdata/golden/`` is the review of any change to the platform's data or
-templates. ``python -m tools.k8s.checks.golden`` checks them (exit 1 and a diff when stale);
-``python -m tools.k8s.checks.golden --update`` rewrites them.
+Each model keeps its own in its package, ``models/<m>/tests/golden/<env>.yaml``; their diff is
+the review of any change to the platform's data or templates. ``python -m tools.k8s.checks.golden``
+checks them (exit 1 and a diff when stale); ``--update`` rewrites them.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from tools.k8s.render.resolve import resolve
 from tools.k8s.schema.catalog import Catalog
 from tools.paths import REPO_ROOT
 
-GOLDEN_DIR = Path(__file__).parent.parent / "testdata" / "golden"
+GOLDEN_SUBDIR = Path("tests") / "golden"  # under models/<m>/
 
 
 def test_digest(label: str) -> str:
@@ -30,8 +30,13 @@ def test_digest(label: str) -> str:
     return "sha256:" + hashlib.sha256(f"test:{label}".encode()).hexdigest()
 
 
-def golden_path(model: str, env: str) -> Path:
-    return GOLDEN_DIR / f"{model}.{env}.yaml"
+def golden_path(model: str, env: str, root: Path = REPO_ROOT) -> Path:
+    """``models/<model>/tests/golden/<env>.yaml``."""
+    return root / "models" / model / GOLDEN_SUBDIR / f"{env}.yaml"
+
+
+def committed_golden_files(root: Path = REPO_ROOT) -> list[Path]:
+    return sorted(root.glob(f"models/*/{GOLDEN_SUBDIR.as_posix()}/*.yaml"))
 
 
 def render_golden(model: str, env: str, *, root: Path = REPO_ROOT, catalog: Catalog | None = None) -> str:
@@ -52,10 +57,11 @@ def all_cases(root: Path = REPO_ROOT, catalog: Catalog | None = None) -> list[tu
 
 def _fresh(root: Path) -> dict[Path, str]:
     catalog = Catalog(root)
-    return {golden_path(m, e): render_golden(m, e, catalog=catalog) for m, e in all_cases(catalog=catalog)}
+    cases = all_cases(catalog=catalog)
+    return {golden_path(m, e, root): render_golden(m, e, catalog=catalog) for m, e in cases}
 
 
-def _diffs(fresh: dict[Path, str]) -> dict[Path, str]:
+def _diffs(fresh: dict[Path, str], root: Path) -> dict[Path, str]:
     diffs = {}
     for path, text in fresh.items():
         old = path.read_text(encoding="utf-8") if path.exists() else ""
@@ -64,7 +70,7 @@ def _diffs(fresh: dict[Path, str]) -> dict[Path, str]:
                 old.splitlines(keepends=True), text.splitlines(keepends=True), str(path), "rendered"
             )
             diffs[path] = "".join(lines)
-    for path in sorted(GOLDEN_DIR.glob("*.yaml")):
+    for path in committed_golden_files(root):
         if path not in fresh:
             diffs[path] = f"{path}: no such model x environment any more\n"
     return diffs
@@ -72,16 +78,16 @@ def _diffs(fresh: dict[Path, str]) -> dict[Path, str]:
 
 def stale(root: Path = REPO_ROOT) -> dict[Path, str]:
     """Golden files whose content differs from a fresh render: {path: unified diff}."""
-    return _diffs(_fresh(root))
+    return _diffs(_fresh(root), root)
 
 
 def update(root: Path = REPO_ROOT) -> list[Path]:
     """Rewrites the golden files that differ and removes those of vanished cases; returns them."""
-    GOLDEN_DIR.mkdir(parents=True, exist_ok=True)
     fresh = _fresh(root)
-    changed = list(_diffs(fresh))
+    changed = list(_diffs(fresh, root))
     for path in changed:
         if path in fresh:
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(fresh[path], encoding="utf-8")
         else:
             path.unlink()
