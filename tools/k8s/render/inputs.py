@@ -9,6 +9,7 @@ from tools.errors import UserError
 from tools.k8s.label_keys import COMPONENT, INSTANCE, MANAGED_BY, NAME, PART_OF, VERSION
 from tools.k8s.schema.catalog import Catalog
 from tools.k8s.schema.environments import Environment, ModelEnvironment, environments_dir
+from tools.k8s.schema.safe_types import expand
 from tools.k8s.schema.specs import ModelSpec, PlatformSpec, RuntimeSpec
 from tools.paths import REPO_ROOT
 
@@ -37,6 +38,10 @@ class RenderInputs:
     @property
     def gpu_resource(self) -> str | None:
         return self.env.gpu_resource(self.model.name)
+
+    def expand(self, text: str) -> str:
+        """runtime.yaml's placeholders filled for this model: {model}, {version}, {port:<name>}."""
+        return expand(text, model=self.name, version=self.model.version, ports=self.runtime.port_numbers())
 
     def selector(self) -> dict[str, str]:
         """The labels that pick this model's pods; never changes, because selectors are immutable."""

@@ -14,7 +14,6 @@ import re
 from tools.errors import UserError
 from tools.k8s.label_keys import CONFIG_SHA256
 from tools.k8s.render.inputs import RenderInputs
-from tools.k8s.schema.safe_types import expand
 from tools.k8s.schema.specs import ProbeSpec
 from tools.plugins import load_hook
 
@@ -68,7 +67,7 @@ def config_map(inputs: RenderInputs, files: dict[str, str]) -> dict:
 
 def _probe(probe: ProbeSpec, inputs: RenderInputs) -> dict:
     if probe.httpGet:
-        path = expand(probe.httpGet.path, model=inputs.name, version=inputs.model.version)
+        path = inputs.expand(probe.httpGet.path)
         handler = {"httpGet": {"path": path, "port": probe.httpGet.port, "scheme": "HTTP"}}
     else:
         handler = {"tcpSocket": {"port": probe.tcpSocket.port}}
@@ -95,7 +94,10 @@ def _resources(inputs: RenderInputs) -> dict:
 def _env(inputs: RenderInputs) -> list[dict]:
     merged = {**inputs.runtime.env, **inputs.model.env}
     return [
-        {"name": name, "value": expand(value, model=inputs.name, version=inputs.model.version)}
+        {
+            "name": name,
+            "value": inputs.expand(value),
+        }
         for name, value in merged.items()
     ]
 
@@ -107,10 +109,10 @@ def _mounts_and_volumes(inputs: RenderInputs, files: dict[str, str] | None) -> t
     if files is not None and spec is not None:
         volumes.append({"name": CONFIG_VOLUME, "configMap": {"name": config_map_name(inputs)}})
         if spec.mountPath:
-            path = expand(spec.mountPath, model=inputs.name, version=inputs.model.version)
+            path = inputs.expand(spec.mountPath)
             mounts.append({"name": CONFIG_VOLUME, "mountPath": path, "readOnly": True})
         for key, target in spec.files.items():
-            path = expand(target, model=inputs.name, version=inputs.model.version)
+            path = inputs.expand(target)
             mounts.append({"name": CONFIG_VOLUME, "mountPath": path, "subPath": key, "readOnly": True})
     return mounts, volumes
 
@@ -120,11 +122,9 @@ def _container(inputs: RenderInputs, files: dict[str, str] | None) -> dict:
     mounts, _ = _mounts_and_volumes(inputs, files)
     container: dict = {"name": CONTAINER_NAME, "image": inputs.model.image, "imagePullPolicy": "IfNotPresent"}
     if runtime.command:
-        container["command"] = [
-            expand(w, model=inputs.name, version=inputs.model.version) for w in runtime.command
-        ]
+        container["command"] = [inputs.expand(w) for w in runtime.command]
     if runtime.args:
-        container["args"] = [expand(w, model=inputs.name, version=inputs.model.version) for w in runtime.args]
+        container["args"] = [inputs.expand(w) for w in runtime.args]
     env = _env(inputs)
     if env:
         container["env"] = env

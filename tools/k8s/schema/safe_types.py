@@ -17,14 +17,21 @@ from pydantic import AfterValidator, BeforeValidator, Field
 
 # Characters that would start YAML structure or split a value if the text were ever templated.
 _UNSAFE = re.compile(r"[\s{}\[\]#&*!|>'\"%@`\\]")
-# The only placeholders runtime.yaml may use; they are replaced by validated names.
+# The only placeholders runtime.yaml may use; they are replaced by validated names, and
+# ``{port:<name>}`` by the number of the runtime's port <name> (so a port is written once).
 PLACEHOLDERS = ("{model}", "{version}")
+PORT_PLACEHOLDER = re.compile(r"\{port:([a-z0-9-]{1,15})\}")
 
 
 def _without_placeholders(value: str) -> str:
     for placeholder in PLACEHOLDERS:
         value = value.replace(placeholder, "x")
-    return value
+    return PORT_PLACEHOLDER.sub("1", value)
+
+
+def port_placeholders(text: str) -> list[str]:
+    """The port names ``text`` refers to as ``{port:<name>}``."""
+    return PORT_PLACEHOLDER.findall(text)
 
 
 def _matching(pattern: str, what: str, hint: str, *, max_length: int = 253, placeholders: bool = False):
@@ -148,6 +155,8 @@ PortNumber = Annotated[int, Field(ge=1, le=65535)]
 HostPort = Annotated[int, Field(ge=1024, le=65535)]
 
 
-def expand(text: str, *, model: str, version: str) -> str:
-    """Fills runtime.yaml's placeholders; both values are already validated names."""
-    return text.replace("{model}", model).replace("{version}", version)
+def expand(text: str, *, model: str, version: str, ports: dict[str, int] | None = None) -> str:
+    """Fills runtime.yaml's placeholders; the values are already validated names and numbers
+    (RuntimeSpec checks every ``{port:<name>}`` names one of its ports)."""
+    text = text.replace("{model}", model).replace("{version}", version)
+    return PORT_PLACEHOLDER.sub(lambda match: str((ports or {})[match.group(1)]), text)

@@ -25,6 +25,7 @@ from tools.k8s.schema.safe_types import (
     PortNumber,
     Quantity,
     Word,
+    port_placeholders,
 )
 from tools.k8s.schema.strict_yaml import load_data_file
 from tools.labels import Label
@@ -165,7 +166,17 @@ class RuntimeSpec(Strict):
         for where, port in used.items():
             if port not in names:
                 raise ValueError(f"{where} names port {port!r}, but ports are {names}")
+        words = {**{f"env.{k}": v for k, v in self.env.items()}, "command": " ".join(self.command)}
+        words["args"] = " ".join(self.args)
+        for where, text in words.items():
+            for port in port_placeholders(text):
+                if port not in names:
+                    raise ValueError(f"{where} uses {{port:{port}}}, but ports are {names}")
         return self
+
+    def port_numbers(self) -> dict[str, int]:
+        """Port name -> container port, for ``{port:<name>}``."""
+        return {p.name: p.containerPort for p in self.ports}
 
 
 # --- models/<m>/model.yaml ---------------------------------------------------------------------
