@@ -50,9 +50,14 @@ def render_golden(model: str, env: str, *, root: Path = REPO_ROOT, catalog: Cata
 
 
 def all_cases(root: Path = REPO_ROOT, catalog: Catalog | None = None) -> list[tuple[str, str]]:
-    """Every (model, environment) pair."""
+    """Every (model, environment) pair the environment places the model in."""
     catalog = catalog or Catalog(root)
-    return [(m, e) for m in catalog.model_names for e in catalog.environment_names]
+    return [
+        (m, e)
+        for m in catalog.model_names
+        for e in catalog.environment_names
+        if m in catalog.environment(e).models
+    ]
 
 
 def _fresh(root: Path) -> dict[Path, str]:
