@@ -44,10 +44,12 @@ class Deploy:
 
     @property
     def model(self) -> str:
+        """The model's name."""
         return self.inputs.name
 
     @property
     def env(self) -> Environment:
+        """The environment, loaded and checked."""
         return self.inputs.env
 
     def image_labels(self) -> list[Label]:
@@ -125,10 +127,13 @@ class Deploy:
         return target.diff(self.release(self.build_and_push(push=False)))
 
     def delete(self, target: Target, *, dry_run: bool = False) -> list[str]:
+        """Removes exactly this model's objects from the target (no build, no digests)."""
         return target.delete(self.unresolved(), dry_run=dry_run)
 
     def status(self, target: Target) -> Status:
+        """Ready or not, what runs and where, from the target."""
         return target.status(self.unresolved())
 
     def endpoint(self, target: Target) -> str:
+        """The model's base URL from here (podman), or a UserError saying how to reach it."""
         return target.endpoint(self.unresolved())

@@ -23,12 +23,15 @@ class Release:
 
     @property
     def model(self) -> str:
+        """The model's name."""
         return self.inputs.name
 
     @property
     def env(self) -> Environment:
+        """The environment the objects were rendered for."""
         return self.inputs.env
 
     @property
     def resolved(self) -> bool:
+        """Whether every image is pinned by digest."""
         return self.digests is not None

@@ -39,6 +39,8 @@ class Change:
 
 @dataclass(frozen=True)
 class DeploymentStatus:
+    """One Deployment as the server reports it: replicas, images, rolled out or not."""
+
     namespace: str
     name: str
     desired: int
@@ -59,6 +61,8 @@ class DeploymentStatus:
 
 @dataclass(frozen=True)
 class ServiceEndpoint:
+    """One Service: where it answers in the cluster (and outside, if a load balancer gave it an address)."""
+
     namespace: str
     name: str
     cluster_ip: str | None
@@ -73,11 +77,14 @@ class ServiceEndpoint:
 
 @dataclass(frozen=True)
 class ModelStatus:
+    """Every Deployment and Service of one model, found by its labels."""
+
     deployments: tuple[DeploymentStatus, ...] = ()
     services: tuple[ServiceEndpoint, ...] = ()
 
     @property
     def ready(self) -> bool:
+        """Every Deployment rolled out (and there is at least one)."""
         return bool(self.deployments) and all(d.rolled_out for d in self.deployments)
 
 
@@ -90,6 +97,7 @@ class RolloutTimeout(UserError):
 
 
 def service_endpoint(body: dict) -> ServiceEndpoint:
+    """A live Service object as a ServiceEndpoint."""
     spec = body.get("spec", {})
     ports = tuple(
         f"{p.get('name', '')}={p['port']}/{p.get('protocol', 'TCP')}".lstrip("=")

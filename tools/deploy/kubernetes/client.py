@@ -38,6 +38,7 @@ class Cluster:
     _classes: dict[tuple[str, str], type] = field(default_factory=dict)
 
     def close(self) -> None:
+        """Closes both HTTP clients."""
         self.client.close()
         self.http.close()
 

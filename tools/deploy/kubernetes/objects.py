@@ -114,6 +114,7 @@ def labelled(cluster: Cluster, selector: Mapping[str, str], namespaces: Iterable
 
 
 def live_object(cluster: Cluster, obj: KubeObject) -> dict | None:
+    """The live object, or None when the server has none of that name."""
     try:
         return dict(cluster.client.get(obj.resource, obj.name, namespace=obj.namespace))
     except ApiError as error:
@@ -134,9 +135,11 @@ def delete_one(cluster: Cluster, obj: KubeObject) -> bool:
 
 
 def in_delete_order(objects: Iterable[KubeObject]) -> list[KubeObject]:
+    """Dependents first (reverse apply order), then by namespace and name."""
     return sorted(objects, key=lambda o: (-apply_rank(o.kind), o.namespace or "", o.name))
 
 
 def ref(obj: KubeObject) -> str:
+    """How an object is named in messages: apiVersion, kind, name and namespace."""
     where = f" in namespace {obj.namespace}" if obj.namespace else ""
     return f"{obj.body['apiVersion']} {obj.kind} {obj.name}{where}"

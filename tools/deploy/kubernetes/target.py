@@ -25,6 +25,7 @@ class KubernetesTarget(Target):
         return cls(env, connect(kubeconfig, env.cluster.context))
 
     def close(self) -> None:
+        """Closes the connection."""
         self.cluster.close()
 
     def __exit__(self, kind, error, traceback) -> None:

@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class LocalStatus:
+    """One model's pods on this machine, as podman reports them."""
+
     model: str
     pods: list[dict] = field(default_factory=list)
     ready: bool = False
@@ -46,6 +48,7 @@ class LocalStatus:
     endpoint: str | None = None
 
     def lines(self) -> list[str]:
+        """Printable status lines."""
         if not self.pods:
             return [f"{self.model}: not deployed"]
         running = sum(1 for p in self.pods if p.get("Status") == "Running")
@@ -109,6 +112,7 @@ class PodmanTarget(Target):
         return self.state_dir / f"{model}.yaml"
 
     def applied(self, model: str) -> list[dict] | None:
+        """What the last successful apply played, or None."""
         path = self._record(model)
         return list(yaml.safe_load_all(path.read_text())) if path.exists() else None
 

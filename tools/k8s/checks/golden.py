@@ -36,10 +36,12 @@ def golden_path(model: str, env: str, root: Path = REPO_ROOT) -> Path:
 
 
 def committed_golden_files(root: Path = REPO_ROOT) -> list[Path]:
+    """Every golden file under models/*/tests/golden/."""
     return sorted(root.glob(f"models/*/{GOLDEN_SUBDIR.as_posix()}/*.yaml"))
 
 
 def render_golden(model: str, env: str, *, root: Path = REPO_ROOT, catalog: Catalog | None = None) -> str:
+    """The golden text of one pair: a header, then the manifests resolved with test digests."""
     catalog = catalog or Catalog(root)
     label = str(catalog.model(model).image_label)
     header = (
@@ -100,6 +102,7 @@ def update(root: Path = REPO_ROOT) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m tools.k8s.checks.golden [--update]``; exit 1 with a diff when stale."""
     parser = argparse.ArgumentParser(
         prog="python -m tools.k8s.checks.golden", description=__doc__.splitlines()[0]
     )

@@ -65,6 +65,7 @@ def _strict(schema: dict) -> dict:
 
 @functools.cache
 def servicemonitor_validator() -> jsonschema.Draft202012Validator:
+    """A strict validator from the vendored ServiceMonitor CRD (its sha256 checked first)."""
     raw = SERVICEMONITOR_CRD.read_bytes()
     if hashlib.sha256(raw).hexdigest() != SERVICEMONITOR_CRD_SHA256:
         raise UserError(
@@ -105,6 +106,7 @@ def schema_problems(doc: dict, versions: tuple[str, ...] = KUBERNETES_VERSIONS) 
 
 
 def checkov_binary() -> Path:
+    """checkov from .venvs/checkov, or $CHECKOV."""
     return Path(os.environ.get("CHECKOV", REPO_ROOT / ".venvs" / "checkov" / "bin" / "checkov"))
 
 

@@ -8,6 +8,7 @@ SCRAPE_INTERVAL = "30s"
 
 
 def service(inputs: RenderInputs) -> dict:
+    """The ClusterIP Service over every port of the runtime, by name."""
     ports = [
         {
             "name": p.name,

@@ -16,6 +16,8 @@ from tools.paths import REPO_ROOT
 
 @dataclass(frozen=True)
 class RenderInputs:
+    """The loaded, cross-checked inputs of one model in one environment."""
+
     model: ModelSpec
     runtime: RuntimeSpec
     env: Environment
@@ -24,10 +26,12 @@ class RenderInputs:
 
     @property
     def name(self) -> str:
+        """The model's name."""
         return self.model.name
 
     @property
     def namespace(self) -> str:
+        """The environment's namespace."""
         return self.env.namespace
 
     @property
@@ -37,6 +41,7 @@ class RenderInputs:
 
     @property
     def gpu_resource(self) -> str | None:
+        """The extended resource (GPU or MIG profile) the pods request, or None."""
         return self.env.gpu_resource(self.model.name)
 
     def expand(self, text: str) -> str:
@@ -69,6 +74,7 @@ class RenderInputs:
         }
 
     def metadata(self, name: str, *, namespaced: bool = True) -> dict:
+        """Object metadata: name, namespace (unless cluster-wide) and the model's labels."""
         meta: dict = {"name": name}
         if namespaced:
             meta["namespace"] = self.namespace

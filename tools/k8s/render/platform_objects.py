@@ -10,6 +10,7 @@ POD_SECURITY_VERSION = "v1.30"
 
 
 def namespace(inputs: RenderInputs) -> dict:
+    """The platform's Namespace, enforcing Pod Security "restricted"."""
     labels = {
         **inputs.platform_labels(),
         "pod-security.kubernetes.io/enforce": "restricted",
@@ -29,6 +30,7 @@ def _meta(inputs: RenderInputs, name: str) -> dict:
 
 
 def service_account(inputs: RenderInputs) -> dict:
+    """The model servers' ServiceAccount, without a mounted token."""
     return {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
@@ -39,6 +41,7 @@ def service_account(inputs: RenderInputs) -> dict:
 
 
 def role(inputs: RenderInputs) -> dict:
+    """The read-only Role of platform.yaml."""
     spec = inputs.platform.role
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -52,6 +55,7 @@ def role(inputs: RenderInputs) -> dict:
 
 
 def role_binding(inputs: RenderInputs) -> dict:
+    """Binds the Role to the ServiceAccount."""
     platform = inputs.platform
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -65,4 +69,5 @@ def role_binding(inputs: RenderInputs) -> dict:
 
 
 def platform_objects(inputs: RenderInputs) -> list[dict]:
+    """Namespace, ServiceAccount, Role, RoleBinding: the head of every model's manifests."""
     return [namespace(inputs), service_account(inputs), role(inputs), role_binding(inputs)]

@@ -26,6 +26,7 @@ DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 def check_digest(digest: str, *, source: str | Path, field: str | None = None) -> str:
+    """``digest`` if it is ``sha256:<64 hex>``, else a UserError naming ``source``/``field``."""
     if not isinstance(digest, str) or not DIGEST.fullmatch(digest):
         raise UserError(
             f"not an image digest: {digest!r} (expected sha256:<64 hex>)", file=source, field=field

@@ -17,6 +17,7 @@ DCGM_MIG_ENGINE_ACTIVE = "DCGM_FI_PROF_GR_ENGINE_ACTIVE"  # ratio, 0..1
 
 
 def pod_disruption_budget(inputs: RenderInputs) -> dict:
+    """At most one pod evicted at a time."""
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
@@ -46,6 +47,7 @@ def _gpu_metric(inputs: RenderInputs) -> dict:
 
 
 def horizontal_pod_autoscaler(inputs: RenderInputs) -> dict | None:
+    """The HPA on CPU (and the GPU metric where the model gets GPUs), or None without autoscaling."""
     scaling = inputs.placement.autoscaling
     if scaling is None:
         return None

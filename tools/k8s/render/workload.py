@@ -26,6 +26,7 @@ _CONFIG_KEY = re.compile(r"[-._A-Za-z0-9]+")
 
 
 def config_map_name(inputs: RenderInputs) -> str:
+    """``<model>-config``."""
     return f"{inputs.name}-config"
 
 
@@ -57,6 +58,7 @@ def runtime_config_files(inputs: RenderInputs) -> dict[str, str] | None:
 
 
 def config_map(inputs: RenderInputs, files: dict[str, str]) -> dict:
+    """The ConfigMap holding the runtime hook's files."""
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -161,6 +163,7 @@ def _scheduling(inputs: RenderInputs) -> dict:
 
 
 def deployment(inputs: RenderInputs, files: dict[str, str] | None) -> dict:
+    """The model's Deployment: restricted security context, probes, resources, scheduling."""
     _, volumes = _mounts_and_volumes(inputs, files)
     template_meta: dict = {"labels": inputs.labels()}
     if files is not None:

@@ -41,9 +41,11 @@ class Catalog:
 
     @cached_property
     def platform(self) -> PlatformSpec:
+        """platform/platform.yaml, checked."""
         return specs.load_platform(self.root)
 
     def model(self, name: str) -> ModelSpec:
+        """models/<name>/model.yaml, checked (an unknown name lists the known ones)."""
         if name not in self._models:
             if name not in self.model_names:
                 raise UserError(f"unknown model {name!r}; known models: {', '.join(self.model_names)}")
@@ -51,6 +53,7 @@ class Catalog:
         return self._models[name]
 
     def runtime(self, name: str) -> RuntimeSpec:
+        """runtimes/<name>/runtime.yaml, checked."""
         if name not in self._runtimes:
             self._runtimes[name] = specs.load_runtime(name, self.root)
         return self._runtimes[name]

@@ -52,6 +52,8 @@ MigProfile = Literal[MIG_PROFILES]  # type: ignore[valid-type]
 
 
 class Cluster(Strict):
+    """Where the environment's models run: podman here, or a Kubernetes context."""
+
     kind: Literal["podman", "kubernetes"]
     context: ContextName | None = None  # kubeconfig context; None: the kubeconfig's current one
 
@@ -64,11 +66,15 @@ class Cluster(Strict):
 
 class Features(Strict):
     # StrictBool: "yes", "on" or 1 in a data file are typos, not true.
+    """Switches an environment turns on."""
+
     enableModelSpecificMetrics: StrictBool = False  # a ServiceMonitor per model (needs prometheus-operator)
     enableAdvancedGPUFeaturesMIG: StrictBool = False  # GPU models take their MIG profile, not a whole GPU
 
 
 class Toleration(Strict):
+    """A pod toleration (core/v1 Toleration)."""
+
     key: LabelKey | None = None
     operator: Literal["Equal", "Exists"] = "Equal"
     value: LabelValue | None = None
@@ -82,11 +88,15 @@ class Toleration(Strict):
 
 
 class Amounts(Strict):
+    """CPU and memory quantities."""
+
     cpu: Quantity
     memory: Quantity
 
 
 class Resources(Strict):
+    """Requests and limits; requests may not exceed limits."""
+
     requests: Amounts
     limits: Amounts
 
@@ -100,6 +110,8 @@ class Resources(Strict):
 
 
 class Autoscaling(Strict):
+    """HPA bounds and targets."""
+
     minReplicas: int = Field(ge=1)
     maxReplicas: int = Field(ge=1)
     targetCPUUtilizationPercentage: int = Field(default=70, ge=1, le=100)
@@ -130,6 +142,8 @@ class Gpu(Strict):
 
 
 class ModelEnvironment(Strict):
+    """One model's placement in an environment."""
+
     replicas: int = Field(ge=0)
     autoscaling: Autoscaling | None = None  # None: a fixed replica count, no HPA
     resources: Resources
@@ -141,6 +155,8 @@ class ModelEnvironment(Strict):
 
 
 class Environment(Strict):
+    """platform/environments/<env>.yaml."""
+
     name: DnsLabel
     registry: Registry
     namespace: DnsLabel
@@ -161,6 +177,7 @@ class Environment(Strict):
 
 
 def environments_dir(root: Path = REPO_ROOT) -> Path:
+    """platform/environments/ under ``root``."""
     return root / "platform" / "environments"
 
 

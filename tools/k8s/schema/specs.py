@@ -34,6 +34,8 @@ from tools.yamlio import pydantic_error
 
 
 class Strict(BaseModel):
+    """Unknown keys are errors; loaded specs are immutable."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -42,17 +44,23 @@ class Strict(BaseModel):
 
 class RoleRule(Strict):
     # The model servers only ever read; a write verb or a "*" here is refused, not just discouraged.
+    """One rule of the read-only Role."""
+
     apiGroups: list[LabelValue] = Field(min_length=1)
     resources: list[DnsLabel] = Field(min_length=1)
     verbs: list[Literal["get", "list", "watch"]] = Field(min_length=1)
 
 
 class RoleSpec(Strict):
+    """The Role the model servers get."""
+
     name: DnsLabel
     rules: list[RoleRule] = Field(min_length=1)
 
 
 class PlatformSpec(Strict):
+    """platform/platform.yaml."""
+
     namespace: DnsLabel
     partOf: LabelValue
     managedBy: LabelValue
@@ -66,21 +74,29 @@ class PlatformSpec(Strict):
 
 
 class PortSpec(Strict):
+    """A named container port and its Service port."""
+
     name: PortName
     containerPort: PortNumber
     servicePort: PortNumber | None = None  # defaults to containerPort
 
 
 class HttpGetSpec(Strict):
+    """An HTTP probe on a named port."""
+
     path: HttpPath
     port: PortName
 
 
 class TcpSocketSpec(Strict):
+    """A TCP probe on a named port."""
+
     port: PortName
 
 
 class ProbeSpec(Strict):
+    """A probe: exactly one handler, and its timing."""
+
     httpGet: HttpGetSpec | None = None
     tcpSocket: TcpSocketSpec | None = None
     initialDelaySeconds: int = Field(default=0, ge=0)
@@ -96,16 +112,21 @@ class ProbeSpec(Strict):
 
     @property
     def port(self) -> str:
+        """The port name the probe uses."""
         return (self.httpGet or self.tcpSocket).port
 
 
 class ProbesSpec(Strict):
+    """The startup, readiness and liveness probes."""
+
     startup: ProbeSpec  # model loading can take minutes: liveness waits for this
     readiness: ProbeSpec
     liveness: ProbeSpec
 
 
 class MetricsSpec(Strict):
+    """Where Prometheus scrapes the runtime."""
+
     port: PortName
     path: HttpPath
 
@@ -139,6 +160,8 @@ class PodsMetricSpec(Strict):
 
 
 class RuntimeSpec(Strict):
+    """runtimes/<r>/runtime.yaml."""
+
     name: DnsLabel
     ports: list[PortSpec] = Field(min_length=1)
     command: list[Word] = []  # empty: the image's entrypoint
@@ -183,6 +206,8 @@ class RuntimeSpec(Strict):
 
 
 class ModelSpec(Strict):
+    """models/<m>/model.yaml."""
+
     name: DnsLabel
     runtime: DnsLabel
     version: LabelValue
@@ -203,6 +228,7 @@ class ModelSpec(Strict):
 
     @property
     def image_label(self) -> Label:
+        """``image`` as a Label."""
         return Label.parse(self.image)
 
 
