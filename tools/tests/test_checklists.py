@@ -8,7 +8,6 @@ the checklist's (the first test), so the document and what is tested cannot drif
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from pathlib import Path
@@ -176,11 +175,11 @@ def test_the_toy_model_and_qa_environment_render_and_are_known(scratch, monkeypa
 @pytest.mark.slow
 def test_the_toy_image_builds_and_resolves_with_its_digest(scratch, tmp_path, monkeypatch):
     from tools.oci.builder import build_image
+    from tools.oci.cache import seed_downloads
 
-    # A private build dir sharing the checkout's caches (hardlinks: the pinned .debs and layers).
-    build = tmp_path / "build"
-    if (REPO_ROOT / ".build" / "cache").is_dir():
-        shutil.copytree(REPO_ROOT / ".build" / "cache", build / "cache", copy_function=os.link)
+    # A private build dir with the checkout's verified downloads (the pinned .debs), nothing else:
+    # the toy's image, layers and digest file are its own.
+    build = seed_downloads(tmp_path / "build")
     monkeypatch.setenv("CF_BUILD_DIR", str(build))
     built = build_image(Label("models/toy", "image"), root=scratch)
     assert (build / "images" / "models" / "toy" / "image.digest").read_text() == f"{built.digest}\n"
