@@ -54,9 +54,21 @@ def digests(args: argparse.Namespace) -> dict[str, str]:
 
 
 def load(args: argparse.Namespace):
-    """The model's Deploy (inputs loaded, objects rendered once) and its environment's Target, not
-    yet opened: ``with target:`` connects (for Kubernetes, before anything is built)."""
-    from tools.deploy import Deploy, open_target
+    """The model's Deploy (inputs loaded, objects rendered once) and its environment's Target,
+    connected (for Kubernetes: the server answered, before anything is built); use ``with target``."""
+    deploy = load_deploy(args)
+    return deploy, open_target(deploy, args)
 
-    deploy = Deploy.load(args.model, args.env, digests(args))
-    return deploy, open_target(deploy.env, kubeconfig=getattr(args, "kubeconfig", None))
+
+def load_deploy(args: argparse.Namespace):
+    """The model's Deploy: its inputs loaded and checked, its objects rendered once."""
+    from tools.deploy import Deploy
+
+    return Deploy.load(args.model, args.env, digests(args))
+
+
+def open_target(deploy, args: argparse.Namespace):
+    """The Target of the deploy's environment, with ``--kubeconfig`` where the verb has it."""
+    from tools.deploy import open_target as open_environment
+
+    return open_environment(deploy.env, kubeconfig=getattr(args, "kubeconfig", None))

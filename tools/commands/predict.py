@@ -38,7 +38,8 @@ def model_client(deploy):
 
 
 def predict(deploy, target, args: argparse.Namespace) -> int:
-    """Sends ``args.input`` to the model ``deploy`` describes, at ``args.url`` or the target's endpoint."""
+    """Sends ``args.input`` to the model ``deploy`` describes, at ``args.url`` or else the
+    endpoint ``target`` knows (``target`` may be None when ``args.url`` is given)."""
     predict_once = model_client(deploy)  # a missing client fails before any network call
     url = (args.url or deploy.endpoint(target)).rstrip("/")
     print(predict_once(url, args.input, raw=args.json))
@@ -46,6 +47,8 @@ def predict(deploy, target, args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    deploy, target = _deploy_args.load(args)
-    with target:
+    deploy = _deploy_args.load_deploy(args)
+    if args.url:  # no need to reach the environment (a cluster needs no kubeconfig for this)
+        return predict(deploy, None, args)
+    with _deploy_args.open_target(deploy, args) as target:
         return predict(deploy, target, args)
