@@ -86,7 +86,7 @@ def test_unreachable_server_fails_before_anything_is_sent(tmp_path):
 
 
 def test_server_that_accepts_connections_but_never_answers_times_out(tmp_path, monkeypatch):
-    monkeypatch.setattr(cluster, "TIMEOUT_S", 0.5)
+    monkeypatch.setattr(cluster.client, "TIMEOUT_S", 0.5)  # read by connect()
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen()  # the kernel accepts the TCP connection; nobody ever answers the TLS hello
