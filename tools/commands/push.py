@@ -33,7 +33,7 @@ def _registry(args: argparse.Namespace) -> str:
     from tools.oci import registry as local_registry
 
     if args.env:
-        from tools.k8s.environments import load_environment
+        from tools.k8s.schema.environments import load_environment
 
         address = load_environment(args.env).registry
         host, _, port = address.split("/", 1)[0].partition(":")

@@ -143,7 +143,11 @@ def add_the_qa_environment(root: Path) -> None:
     data = yaml.safe_load((root / "platform" / "environments" / "staging.yaml").read_text())
     data.update(registry="registry.qa.example.com/ai", cluster={"kind": "kubernetes", "context": "qa"})
     (root / "platform" / "environments" / "qa.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-    # 2. Bazel: nothing to write on the Python side (see the checklist).
+    # 2. Bazel's environment list, regenerated from the directory
+    from tools.bazel import environments_bzl
+
+    assert environments_bzl.main([], root=root) == 0
+    assert '"qa"' in (root / "platform" / "environments.bzl").read_text()
 
 
 @pytest.fixture
