@@ -107,7 +107,7 @@ def check_ports(ports: dict[int, str]) -> Iterator[Problem]:
 
 def local_ports(models: list[str] | None = None) -> dict[int, str]:
     """The loopback ports the `local` environment uses: its registry and the models' host ports."""
-    from tools.k8s.environments import load_environment
+    from tools.k8s.schema.environments import load_environment
 
     env = load_environment("local")
     source = f"platform/environments/{env.name}.yaml"

@@ -83,6 +83,27 @@ def generate(
     return [value.decode("utf-8") for value in result.as_numpy("generated_text").reshape(-1)]
 
 
+DEFAULT_PROMPT = "The platform serves models"
+
+
+def predict_once(url: str, input: str | None, *, raw: bool = False) -> str:
+    """The contract ``servectl predict`` calls (model.yaml's ``client``): ``input`` is a prompt."""
+    import json
+
+    from tools.errors import UserError
+
+    prompt = input or DEFAULT_PROMPT
+    try:
+        (text,) = generate(url, [prompt], max_new_tokens=16)
+    except (InferenceServerException, ValueError, OSError) as error:
+        raise UserError(f"{url}: {error}") from None
+    if raw:
+        return json.dumps({"prompt": prompt, "generated": text}, indent=2)
+    # The repo builds a small seeded, untrained GPT-2 (no hub downloads): its words are noise
+    # until real GPT-2 weights are dropped in (models/gpt2/artifacts.py); the plumbing is real.
+    return f"prompt:    {prompt}\ngenerated: {text!r}  (untrained seeded weights: expect noise)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m models.gpt2.client", description=__doc__.split("\n")[0])
     parser.add_argument("prompts", nargs="+", help="one or more prompts, sent as the rows of one request")

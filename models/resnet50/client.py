@@ -197,6 +197,15 @@ def predict(
     return parse_response(body, k=k, labels=labels)
 
 
+def predict_once(url: str, input: str | None, *, raw: bool = False) -> str:
+    """The contract ``servectl predict`` calls (model.yaml's ``client``): ``input`` is an image."""
+    if not input:
+        raise UserError("resnet50 needs --input IMAGE")
+    (top,) = predict(url, [input])
+    # The same JSON line as ``python -m models.resnet50.client`` prints; indented with --json.
+    return json.dumps({"image": input, "top": [asdict(entry) for entry in top]}, indent=2 if raw else None)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m models.resnet50.client", description=__doc__.splitlines()[0]

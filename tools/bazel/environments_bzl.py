@@ -6,7 +6,7 @@
 A BUILD or .bzl file cannot list another package's directory (glob() sees only its own package),
 so the one source, platform/environments/<env>.yaml, is turned into a .bzl constant that
 model_deploy loads; tools/bazel/tests/test_generated.py fails when the two disagree. The CLI reads
-the directory itself (tools/k8s/environments.py known_environments), so adding an environment is
+the directory itself (tools/k8s/schema/environments.py known_environments), so adding an environment is
 adding its YAML file and running this command.
 """
 

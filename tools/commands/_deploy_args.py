@@ -40,7 +40,7 @@ def _pair(text: str, flag: str) -> tuple[str, str]:
 
 def digests(args: argparse.Namespace) -> dict[str, str]:
     """Image label -> checked ``sha256:<hex>`` from --digest-file and --digest (which wins)."""
-    from tools.k8s.resolve import check_digest, read_digest_file
+    from tools.k8s.render.resolve import check_digest, read_digest_file
     from tools.labels import Label
 
     found: dict[str, str] = {}
@@ -54,6 +54,21 @@ def digests(args: argparse.Namespace) -> dict[str, str]:
 
 
 def load(args: argparse.Namespace):
+    """The model's Deploy (inputs loaded, objects rendered once) and its environment's Target,
+    connected (for Kubernetes: the server answered, before anything is built); use ``with target``."""
+    deploy = load_deploy(args)
+    return deploy, open_target(deploy, args)
+
+
+def load_deploy(args: argparse.Namespace):
+    """The model's Deploy: its inputs loaded and checked, its objects rendered once."""
     from tools.deploy import Deploy
 
     return Deploy.load(args.model, args.env, digests(args))
+
+
+def open_target(deploy, args: argparse.Namespace):
+    """The Target of the deploy's environment, with ``--kubeconfig`` where the verb has it."""
+    from tools.deploy import open_target as open_environment
+
+    return open_environment(deploy.env, kubeconfig=getattr(args, "kubeconfig", None))

@@ -15,15 +15,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tools import deploy
-
-    target = _deploy_args.load(args)
-    deploy.apply(
-        target,
-        build=True,
-        dry_run=args.dry_run,
-        timeout=args.timeout,
-        wait=not args.no_wait,
-        kubeconfig=args.kubeconfig,
-    )
+    deploy, target = _deploy_args.load(args)
+    with target:
+        applied = deploy.apply(target, dry_run=args.dry_run, timeout=args.timeout, wait=not args.no_wait)
+    for line in applied.report:
+        print(line)
     return 0

@@ -13,12 +13,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tools import deploy
-
-    target = _deploy_args.load(args)
-    removed = deploy.delete(target, kubeconfig=args.kubeconfig, dry_run=args.dry_run)
+    deploy, target = _deploy_args.load(args)
+    with target:
+        removed = deploy.delete(target, dry_run=args.dry_run)
     for line in removed:
         print(line)
     if not removed:
-        print(f"{target.model}: nothing deployed on {target.env.name}")
+        print(f"{deploy.model}: nothing deployed on {deploy.env.name}")
     return 0

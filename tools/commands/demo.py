@@ -24,10 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tools import deploy
+    from tools.deploy import Deploy, open_target
 
-    target = deploy.Deploy.load(args.model, args.env)
-    if target.env.features.enableModelSpecificMetrics:
+    deploy = Deploy.load(args.model, args.env)
+    if deploy.env.features.enableModelSpecificMetrics:
         from tools.errors import UserError
         from tools.observability import local_prometheus
 
@@ -38,11 +38,13 @@ def run(args: argparse.Namespace) -> int:
             print(f"==> prometheus at {state.url}")
         except UserError as error:
             print(f"warning: no local Prometheus: {error}", file=sys.stderr)
-    print(f"==> apply {args.model} to {args.env}")
-    deploy.apply(target, timeout=args.timeout)
-    print(f"==> predict with {args.model} on {args.env}")
-    # The same arguments a user would give `servectl predict`, parsed by its own parser.
-    parser = argparse.ArgumentParser(prog="servectl predict")
-    predict.add_arguments(parser)
-    request = [args.model, "--env", args.env, *(["--input", args.input] if args.input else [])]
-    return predict.run(parser.parse_args(request))
+    with open_target(deploy.env) as target:
+        print(f"==> apply {args.model} to {args.env}")
+        for line in deploy.apply(target, timeout=args.timeout).report:
+            print(line)
+        print(f"==> predict with {args.model} on {args.env}")
+        # The same arguments a user would give `servectl predict`, parsed by its own parser.
+        parser = argparse.ArgumentParser(prog="servectl predict")
+        predict.add_arguments(parser)
+        request = [args.model, "--env", args.env, *(["--input", args.input] if args.input else [])]
+        return predict.predict(deploy, target, parser.parse_args(request))

@@ -12,9 +12,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tools import deploy
-
-    changes = deploy.diff(_deploy_args.load(args), kubeconfig=args.kubeconfig)
+    deploy, target = _deploy_args.load(args)
+    with target:
+        changes = deploy.diff(target)
     if changes:
         print(changes)
         return 1

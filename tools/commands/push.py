@@ -39,7 +39,7 @@ def _registry(args: argparse.Namespace) -> tuple[str, dict]:
     from tools.oci.push import tls_from_environment
 
     if args.env:
-        from tools.k8s.environments import load_environment
+        from tools.k8s.schema.environments import load_environment
 
         environment = load_environment(args.env)
         address = environment.registry

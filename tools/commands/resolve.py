@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tools.k8s.render import to_yaml
-    from tools.k8s.resolve import resolve
+    from tools.k8s.render.resolve import resolve
 
     text = to_yaml(resolve(args.model, args.env, _deploy_args.digests(args)))
     if args.output:

@@ -12,14 +12,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tools import deploy
-
-    target = _deploy_args.load(args)
-    ready, lines = deploy.status(target, kubeconfig=args.kubeconfig)
-    if ready and target.is_local and target.env.features.enableModelSpecificMetrics:
-        from tools.k8s.inputs import load_inputs
-        from tools.observability.local_prometheus import summary_lines
-
-        lines += summary_lines(load_inputs(target.model, target.env.name))
-    print("\n".join(lines))
-    return 0 if ready else 1
+    deploy, target = _deploy_args.load(args)
+    with target:
+        current = deploy.status(target)
+    print("\n".join(current.lines))
+    return 0 if current.ready else 1

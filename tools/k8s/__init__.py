@@ -1,5 +1,7 @@
 """Kubernetes manifests for the platform's models: typed data in, validated objects out.
 
-``render.render(model, env)`` builds the objects, ``resolve.resolve(model, env, digests)`` pins
-images by digest, ``render.to_yaml(docs)`` prints them; ``validate`` checks them offline.
+By job: ``schema`` (the data files and their checks), ``render`` (objects from the data, images
+pinned by ``render.resolve``), ``checks`` (offline validation, golden files); the label keys and
+the kind order each live in one module (``label_keys``, ``kinds``). Sending objects to a cluster
+or to podman is ``tools.deploy``'s job.
 """

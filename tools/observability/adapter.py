@@ -1,6 +1,6 @@
 """prometheus-adapter rules that serve the custom metrics the model's HPA names.
 
-Why prometheus-adapter and not KEDA: the HPA (tools/k8s/scaling.py) is already an autoscaling/v2
+Why prometheus-adapter and not KEDA: the HPA (tools/k8s/render/scaling.py) is already an autoscaling/v2
 object with a CPU Resource metric as the fallback and a ``Pods`` metric beside it. prometheus-adapter
 serves that Pods metric through the custom.metrics.k8s.io API the HPA already reads, so the HPA stays
 the one owner of the Deployment's replicas. A KEDA ScaledObject would create an HPA of its own
@@ -19,8 +19,8 @@ from __future__ import annotations
 import yaml
 
 from tools.errors import UserError
-from tools.k8s.inputs import RenderInputs
-from tools.k8s.scaling import DCGM_GPU_UTIL, DCGM_MIG_ENGINE_ACTIVE, horizontal_pod_autoscaler
+from tools.k8s.render.inputs import RenderInputs
+from tools.k8s.render.scaling import DCGM_GPU_UTIL, DCGM_MIG_ENGINE_ACTIVE, horizontal_pod_autoscaler
 
 RULES_LABEL = {"prometheus-adapter/rules": "true"}
 RESOURCES = {"overrides": {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}}

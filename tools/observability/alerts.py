@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tools.k8s.environments import MIG_PROFILES
-from tools.k8s.inputs import RenderInputs
-from tools.k8s.scaling import DCGM_GPU_UTIL, DCGM_MIG_ENGINE_ACTIVE
+from tools.k8s.render.inputs import RenderInputs
+from tools.k8s.render.scaling import DCGM_GPU_UTIL, DCGM_MIG_ENGINE_ACTIVE
+from tools.k8s.schema.environments import MIG_PROFILES
 from tools.observability import vocabulary as v
 
 # DCGM exporter's frame-buffer memory, MiB (used and free; total = used + free).

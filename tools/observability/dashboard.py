@@ -24,7 +24,7 @@ from grafana_foundation_sdk.models.common import (
 )
 from grafana_foundation_sdk.models.dashboard import DataSourceRef
 
-from tools.k8s.inputs import RenderInputs
+from tools.k8s.render.inputs import RenderInputs
 from tools.observability import alerts
 from tools.observability import vocabulary as v
 

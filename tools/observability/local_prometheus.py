@@ -24,9 +24,9 @@ import httpx
 import yaml
 
 from tools.errors import UserError
-from tools.k8s.environments import environments_dir, load_environment
-from tools.k8s.exposure import service_monitor
-from tools.k8s.inputs import RenderInputs, load_inputs
+from tools.k8s.render.exposure import service_monitor
+from tools.k8s.render.inputs import RenderInputs, load_inputs
+from tools.k8s.schema.environments import environments_dir, load_environment
 from tools.observability.objects import rule_groups
 from tools.oci.registry import _alive, _port_in_use
 from tools.paths import REPO_ROOT, build_dir

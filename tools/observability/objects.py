@@ -12,7 +12,7 @@ ServiceMonitor, everything here exists only where the environment turns model me
 
 from __future__ import annotations
 
-from tools.k8s.inputs import RenderInputs
+from tools.k8s.render.inputs import RenderInputs
 from tools.observability.adapter import adapter_config_map
 from tools.observability.alerts import OBJECTIVES, alert_rules
 from tools.observability.dashboard import dashboard_config_map

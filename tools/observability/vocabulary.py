@@ -10,14 +10,11 @@ gives every target: ``namespace`` and ``service`` (the model's Service, named af
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from string import Template
 
-from pydantic import Field, field_validator
-
 from tools.errors import UserError
-from tools.k8s.inputs import RenderInputs
-from tools.k8s.specs import Strict, load_spec
+from tools.k8s.render.inputs import RenderInputs
+from tools.k8s.schema.runtime_metrics import RuntimeMetrics, metrics_file
 
 # Rate windows: 5m for dashboards and plain alerts; the pairs (5m, 1h) and (30m, 6h) for the
 # multi-window burn-rate alerts of the Google SRE workbook (page at 14.4x, ticket at 6x).
@@ -39,37 +36,9 @@ def latency_name(quantile: float) -> str:
     return LATENCY.format(percent=f"{quantile * 100:g}".replace(".", "_"))
 
 
-class RuntimeMetrics(Strict):
-    """``runtimes/<r>/observability.yaml``: PromQL templates over $selector, $window, $quantile."""
-
-    requests: str
-    errors: str
-    latencyQuantile: str | None = None
-    slowRequests: str | None = None
-    latencyBuckets: list[float] = Field(default_factory=list)  # the bounds $objective may take
-    queueSeconds: str | None = None
-    batchSize: str | None = None
-
-    @field_validator("requests", "errors", "latencyQuantile", "slowRequests", "queueSeconds", "batchSize")
-    @classmethod
-    def _has_selector(cls, value: str | None) -> str | None:
-        if value is not None and "$selector" not in value:
-            raise ValueError("the template must select the model's series with $selector")
-        return value
-
-
-def metrics_file(runtime: str, root: Path) -> Path:
-    return root / "runtimes" / runtime / "observability.yaml"
-
-
 def load_runtime_metrics(inputs: RenderInputs) -> RuntimeMetrics:
-    path = metrics_file(inputs.runtime.name, inputs.root)
-    if not path.exists():
-        raise UserError(
-            "the runtime says nothing about its metrics; write this file (see runtimes/fastapi's)",
-            file=path,
-        )
-    return load_spec(path, RuntimeMetrics)
+    """The runtime's metrics mapping, loaded once with the other inputs (tools.k8s.schema)."""
+    return inputs.metrics
 
 
 def selector(inputs: RenderInputs) -> str:

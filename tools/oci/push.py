@@ -222,7 +222,7 @@ def _blob_outcomes(log: str) -> tuple[set[str], set[str]]:
 
 def tls_from_environment(registry_tls, root: Path = REPO_ROOT) -> dict:
     """push_image's ``ca_file``/``insecure`` from an environment's ``registryTLS`` data
-    (tools/k8s/environments.py): ``push_image(label, env.registry, **tls_from_environment(...))``."""
+    (tools/k8s/schema/environments.py): ``push_image(label, env.registry, **tls_from_environment(...))``."""
     ca_file = registry_tls.caFile
     return {"ca_file": root / ca_file if ca_file is not None else None, "insecure": registry_tls.insecure}
 

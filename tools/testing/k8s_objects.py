@@ -1,6 +1,6 @@
 """Small rendered object sets for the cluster tests, and the v1.20 API-version shim they need.
 
-``platform_objects`` + ``model_objects`` mirror what ``tools.k8s.resolve`` renders for one model
+``platform_objects`` + ``model_objects`` mirror what ``tools.k8s.render.resolve`` renders for one model
 (shared Namespace/ServiceAccount/RBAC, then ConfigMap, Deployment, Service, PDB, HPA), small enough
 to read in a test. They carry the labels apply prunes by.
 
@@ -17,8 +17,8 @@ from __future__ import annotations
 import time
 from copy import deepcopy
 
-from tools.k8s import cluster
-from tools.k8s.cluster import INSTANCE, MANAGED_BY
+from tools.deploy import kubernetes as cluster
+from tools.k8s.label_keys import INSTANCE, MANAGED_BY, NAME, PART_OF
 
 _V1_20 = {
     ("autoscaling/v2", "HorizontalPodAutoscaler"): "autoscaling/v2beta2",
@@ -53,9 +53,9 @@ def crd_for_kubernetes_1_20(crd: dict) -> dict:
 
 def labels(model: str, **extra: str) -> dict[str, str]:
     return {
-        "app.kubernetes.io/name": model,
+        NAME: model,
         INSTANCE: model,
-        "app.kubernetes.io/part-of": "creativeflow-ai-serving",
+        PART_OF: "creativeflow-ai-serving",
         MANAGED_BY: "servectl",
         **extra,
     }
@@ -82,7 +82,7 @@ def platform_objects(namespace: str) -> list[dict]:
 def model_objects(model: str, namespace: str, *, image: str = TEST_IMAGE, replicas: int = 1) -> list[dict]:
     """One model's objects, newest API versions (pass through ``for_kubernetes_1_20`` for the test server)."""
     meta = {"namespace": namespace, "labels": labels(model)}
-    selector = {"app.kubernetes.io/name": model, INSTANCE: model}
+    selector = {NAME: model, INSTANCE: model}
     container = {
         "name": model,
         "image": image,

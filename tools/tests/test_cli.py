@@ -98,3 +98,13 @@ def test_unreachable_api_server_fails_before_anything_is_built(unreachable_kubec
 def test_cluster_verbs_fail_cleanly_when_unreachable(verb, unreachable_kubeconfig):
     proc = servectl(verb, "yolo", "--env", "prod", "--kubeconfig", str(unreachable_kubeconfig))
     assert "cannot reach the API server" in one_error_line(proc)
+
+
+def test_predict_with_a_url_needs_no_cluster(tmp_path):
+    """--url goes straight to the model's client: no kubeconfig is read, nothing is connected."""
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens: the client's own error comes back
+    proc = servectl(
+        "predict", "yolo", "--env", "staging", "--url", url, env={"KUBECONFIG": str(tmp_path / "none")}
+    )
+    line = one_error_line(proc)
+    assert url in line and "kubeconfig" not in line

@@ -268,3 +268,20 @@ def test_client_command_prints_the_text_or_one_error_line(server, capsys):
     err = capsys.readouterr().err
     assert err.startswith(f"error: {url}: ") and "max_new_tokens[0] is 0" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_predict_once_is_what_servectl_predict_prints(server):
+    """The model client contract (model.yaml `client`), against the real tritonserver."""
+    import json
+
+    from tools.errors import UserError
+
+    text = gpt2_client.predict_once(server.options.http_url, "Once upon a time")
+    assert text.startswith("prompt:    Once upon a time\ngenerated: ")
+    raw = json.loads(gpt2_client.predict_once(server.options.http_url, None, raw=True))
+    assert raw["prompt"] == gpt2_client.DEFAULT_PROMPT and isinstance(raw["generated"], str)
+    from tools.testing.ports import free_port
+
+    nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    with pytest.raises(UserError, match=nowhere):
+        gpt2_client.predict_once(nowhere, "x")

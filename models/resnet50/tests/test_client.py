@@ -256,3 +256,10 @@ def test_metadata_without_the_signature():
     assert signature_problems({"error": "Servable not found"}) == [
         "the model metadata has no 'serving_default' signature"
     ]
+
+
+def test_predict_once_needs_an_image(closed_port):
+    from models.resnet50.client import predict_once
+
+    with pytest.raises(UserError, match="resnet50 needs --input IMAGE"):
+        predict_once(f"http://127.0.0.1:{closed_port}", None)

@@ -273,3 +273,13 @@ def test_the_signature_check_refuses_what_the_signature_cannot_take(signature, i
     # The check the client's request passes above is not vacuous: each of these fails it.
     with pytest.raises(ValueError, match=problem):
         tensors_from_instances({"signature_name": SIGNATURE, "instances": [instance]}, signature[1])
+
+
+def test_predict_once_is_what_servectl_predict_prints(standin, street_jpg):
+    """The model client contract (model.yaml `client`): one JSON line, indented with --json."""
+    from models.resnet50.client import predict_once
+
+    line = json.loads(predict_once(standin.url, str(street_jpg)))
+    assert line["image"] == str(street_jpg) and len(line["top"]) == 5
+    assert "\n" not in predict_once(standin.url, str(street_jpg))
+    assert json.loads(predict_once(standin.url, str(street_jpg), raw=True)) == line

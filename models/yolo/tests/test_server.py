@@ -189,3 +189,23 @@ def test_metrics(client):
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, *sys.argv[1:]]))
+
+
+def test_the_model_client_prints_the_detections(server, tmp_path):
+    """The model client contract (model.yaml `client`): bus.jpg by default, errors as UserError."""
+    import json
+
+    from models.yolo.client import predict_once
+    from tools.errors import UserError
+
+    text = predict_once(server.base_url, None)
+    header, *detections = text.splitlines()
+    assert header.startswith("yolo v1: ") and "in bus.jpg" in header
+    assert len(detections) >= 3 and all(" box [" in line for line in detections)  # the people
+    assert len(json.loads(predict_once(server.base_url, None, raw=True))["detections"]) >= 3
+    not_an_image = tmp_path / "notes.jpg"
+    not_an_image.write_bytes(b"not an image")
+    with pytest.raises(UserError, match="answered 4"):
+        predict_once(server.base_url, str(not_an_image))
+    with pytest.raises(UserError, match="cannot read the input"):
+        predict_once(server.base_url, str(tmp_path / "missing.jpg"))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,15 +19,10 @@ import httpx
 
 from tools.paths import REPO_ROOT
 from tools.testing.nonroot import NONROOT_UID, can_run_as_nonroot, nonroot_command  # noqa: F401
+from tools.testing.ports import free_port
 
 # Variables the server reads; cleared from the inherited environment so only the test's count.
 SERVER_VARIABLES = ("MODEL_", "SERVER_")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

@@ -24,6 +24,7 @@ FRONT_DOOR = (
     "tools/defs.bzl",
     "tools/*.py",
     "tools/commands/*.py",
+    "tools/deploy/tests/*",
     "tools/artifacts/*",
     "tools/artifacts/private/*",
     "tools/bazel/*",

@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 from tools.errors import UserError
-from tools.k8s.environments import MIG_PROFILES, known_environments, load_environment, load_environment_file
+from tools.k8s.schema.environments import (
+    MIG_PROFILES,
+    known_environments,
+    load_environment,
+    load_environment_file,
+)
 from tools.k8s.tests.repo_copy import read, write
 from tools.paths import REPO_ROOT
 

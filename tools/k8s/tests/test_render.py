@@ -10,8 +10,9 @@ import pytest
 import yaml
 
 from tools.errors import UserError
-from tools.k8s.inputs import load_inputs
-from tools.k8s.render import KIND_ORDER, render, render_inputs, to_yaml
+from tools.k8s.kinds import APPLY_ORDER
+from tools.k8s.render import render, render_inputs, to_yaml
+from tools.k8s.render.inputs import load_inputs
 from tools.k8s.tests.repo_copy import copy_repo_data, read, write
 
 MODELS = ("yolo", "gpt2", "resnet50")
@@ -44,7 +45,7 @@ def pod_spec(docs: list[dict]) -> dict:
 def test_every_object_is_labelled_namespaced_and_in_apply_order(rendered, model, env):
     docs = rendered[model, env]
     kinds = [d["kind"] for d in docs]
-    assert kinds == sorted(kinds, key=KIND_ORDER.index), "apply order"
+    assert kinds == sorted(kinds, key=APPLY_ORDER.index), "apply order"
     assert kinds[:4] == ["Namespace", "ServiceAccount", "Role", "RoleBinding"]
     for doc in docs:
         assert set(doc["metadata"]["labels"]) >= LABEL_KEYS, doc["kind"]

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tools.errors import UserError
-from tools.k8s.resolve import resolve
+from tools.k8s.render.resolve import resolve
 from tools.labels import Label
 from tools.paths import image_digest_file
 from tools.testing.cli import servectl

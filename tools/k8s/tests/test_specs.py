@@ -9,7 +9,7 @@ import pytest
 
 from tools.errors import UserError
 from tools.k8s.render import render
-from tools.k8s.specs import (
+from tools.k8s.schema.specs import (
     ModelSpec,
     PlatformSpec,
     RuntimeSpec,
@@ -54,6 +54,14 @@ BAD = [
         lambda d: d["probes"]["readiness"]["httpGet"].update(port="web"),
         None,
         "probes.readiness names port 'web'",
+    ),
+    (
+        "a port placeholder naming no port",
+        REPO_ROOT / "runtimes" / "fastapi" / "runtime.yaml",
+        RuntimeSpec,
+        lambda d: d["env"].update(SERVER_PORT="{port:web}"),
+        None,
+        "env.SERVER_PORT uses {port:web}",
     ),
     (
         "probe with two handlers",
@@ -177,3 +185,16 @@ def test_a_hook_error_reaches_the_user(tmp_path: Path):
     with pytest.raises(UserError, match="no_such_value") as caught:
         render("gpt2", "staging", root=root)
     assert caught.value.file == str(template)
+
+
+def test_a_port_is_written_once_and_its_uses_follow(tmp_path: Path):
+    """fastapi's SERVER_PORT is ``{port:http}``: changing the port changes what the server is told."""
+    root = copy_repo_data(tmp_path)
+    path = root / "runtimes" / "fastapi" / "runtime.yaml"
+    data = read(path)
+    data["ports"][0]["containerPort"] = 8080
+    write(path, data)
+    (deployment,) = [d for d in render("yolo", "staging", root=root) if d["kind"] == "Deployment"]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert container["ports"][0]["containerPort"] == 8080 and env["SERVER_PORT"] == "8080"

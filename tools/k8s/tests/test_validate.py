@@ -14,10 +14,8 @@ from pathlib import Path
 import pytest
 
 from tools.errors import UserError
-from tools.k8s.golden import test_digest as fixed_digest
-from tools.k8s.render import to_yaml
-from tools.k8s.resolve import resolve
-from tools.k8s.validate import (
+from tools.k8s.checks.golden import test_digest as fixed_digest
+from tools.k8s.checks.validate import (
     KUBERNETES_VERSIONS,
     checkov_binary,
     checkov_failures,
@@ -25,6 +23,8 @@ from tools.k8s.validate import (
     run_checkov,
     schema_problems,
 )
+from tools.k8s.render import to_yaml
+from tools.k8s.render.resolve import resolve
 
 MODELS = ("yolo", "gpt2", "resnet50")
 ENVS = ("local", "staging", "prod")

@@ -8,8 +8,8 @@ import itertools
 
 import pytest
 
-from tools.k8s.inputs import load_inputs
-from tools.k8s.scaling import DCGM_GPU_UTIL, DCGM_MIG_ENGINE_ACTIVE
+from tools.k8s.render.inputs import load_inputs
+from tools.k8s.render.scaling import DCGM_GPU_UTIL, DCGM_MIG_ENGINE_ACTIVE
 from tools.observability import alerts
 from tools.observability.objects import rule_groups
 from tools.observability.tests import synthetic as s

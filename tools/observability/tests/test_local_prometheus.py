@@ -12,8 +12,8 @@ import time
 import httpx
 import pytest
 
-from tools.k8s.inputs import load_inputs
-from tools.k8s.scaling import DCGM_GPU_UTIL, DCGM_MIG_ENGINE_ACTIVE
+from tools.k8s.render.inputs import load_inputs
+from tools.k8s.render.scaling import DCGM_GPU_UTIL, DCGM_MIG_ENGINE_ACTIVE
 from tools.observability import local_prometheus
 from tools.observability.adapter import adapter_rules
 from tools.observability.alerts import DCGM_FB_FREE, DCGM_FB_USED, KSM_READY_REPLICAS, KSM_SPEC_REPLICAS

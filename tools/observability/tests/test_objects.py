@@ -14,8 +14,8 @@ from grafana_foundation_sdk.cog.plugins import register_default_plugins
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from tools.errors import UserError
-from tools.k8s.inputs import load_inputs
 from tools.k8s.render import render
+from tools.k8s.render.inputs import load_inputs
 from tools.k8s.tests.repo_copy import copy_repo_data
 from tools.observability import vocabulary
 from tools.observability.adapter import adapter_rules, pods_metrics

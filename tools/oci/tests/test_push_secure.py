@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from tools.errors import UserError
-from tools.k8s.environments import load_environment_file
+from tools.k8s.schema.environments import load_environment_file
 from tools.labels import Label
 from tools.oci import registry
 from tools.oci.builder import build_image

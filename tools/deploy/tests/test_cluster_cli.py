@@ -1,0 +1,104 @@
+"""The servectl deploy verbs on a Kubernetes environment, run as the real CLI against the real API server.
+
+`python -m tools <verb> yolo --env staging` with a kubeconfig whose context is the environment's
+(``creativeflow-staging``) and a digest file instead of a build. The v1.20 test server does not
+serve policy/v1 or autoscaling/v2, which the staging manifests use: `diff`/`apply` must say so in
+one line and change nothing; `status` and `delete` work from labels.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from lightkube import Client, KubeConfig
+from lightkube.resources.apps_v1 import Deployment
+
+from tools.deploy import kubernetes as cluster
+from tools.k8s.render.resolve import resolve
+from tools.paths import REPO_ROOT
+from tools.testing.apiserver import free_port
+from tools.testing.k8s_objects import for_kubernetes_1_20, install_crd
+from tools.yamlio import load_yaml
+
+pytestmark = pytest.mark.slow
+DIGEST = "sha256:" + "7" * 64
+CONTEXT = "creativeflow-staging"  # platform/environments/staging.yaml cluster.context
+NAMESPACE = "creativeflow-ai-serving"  # platform/platform.yaml
+
+
+@pytest.fixture(scope="module")
+def setup(apiserver, tmp_path_factory):
+    """(kubeconfig with the staging context name, digest file, plain lightkube client)."""
+    tmp = tmp_path_factory.mktemp("cli")
+    config = yaml.safe_load(apiserver.read_text())
+    config["contexts"][0]["name"] = config["current-context"] = CONTEXT
+    kubeconfig = tmp / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(config))
+    digest_file = tmp / "image.digest"
+    digest_file.write_text(DIGEST + "\n")
+    with Client(config=KubeConfig.from_file(kubeconfig)) as client:
+        yield kubeconfig, digest_file, client
+
+
+def servectl(verb: str, kubeconfig: Path, digest_file: Path, *extra: str) -> subprocess.CompletedProcess:
+    image = f"//models/yolo:image={digest_file}"
+    command = [sys.executable, "-m", "tools", verb, "yolo", "--env", "staging",
+               "--kubeconfig", str(kubeconfig), "--digest-file", image, *extra]  # fmt: skip
+    return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+
+
+def one_error_line(result: subprocess.CompletedProcess) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 2 and len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    return lines[0]
+
+
+def deployments(client: Client) -> dict[str, str]:
+    """name -> resourceVersion in the platform namespace: any write would change it."""
+    return {d.metadata.name: d.metadata.resourceVersion for d in client.list(Deployment, namespace=NAMESPACE)}
+
+
+def test_diff_and_apply_say_what_the_server_lacks_and_change_nothing(setup):
+    kubeconfig, digest_file, client = setup
+    before = deployments(client)
+    for verb in ("diff", "apply"):
+        line = one_error_line(servectl(verb, kubeconfig, digest_file))
+        assert "does not serve PodDisruptionBudget in policy/v1; nothing was sent" in line
+    assert deployments(client) == before
+
+
+def test_status_then_delete_of_an_applied_model(setup):
+    kubeconfig, digest_file, client = setup
+    for crd in ("servicemonitors", "prometheusrules"):  # what prometheus-operator installs
+        install_crd(kubeconfig, load_yaml(REPO_ROOT / f"tools/k8s/crds/monitoring.coreos.com_{crd}.yaml"))
+    objects = for_kubernetes_1_20(resolve("yolo", "staging", digests={"//models/yolo:image": DIGEST}))
+    cluster.apply(objects, kubeconfig=kubeconfig, context=CONTEXT)
+
+    status = servectl("status", kubeconfig, digest_file)
+    assert status.returncode == 1, status.stderr  # no kubelet here: never ready
+    assert f"deployment {NAMESPACE}/yolo: 0/" in status.stdout
+    assert f"/models/yolo/image@{DIGEST}" in status.stdout
+    assert f"service yolo.{NAMESPACE}.svc" in status.stdout
+
+    planned = servectl("delete", kubeconfig, digest_file, "--dry-run")
+    assert planned.returncode == 0 and f"delete Deployment {NAMESPACE}/yolo" in planned.stdout
+    before = deployments(client)
+    assert "yolo" in before
+    deleted = servectl("delete", kubeconfig, digest_file)
+    assert deleted.returncode == 0, deleted.stderr
+    assert deployments(client) == {k: v for k, v in before.items() if k != "yolo"}  # other models untouched
+    assert "yolo: nothing deployed on staging" in servectl("delete", kubeconfig, digest_file).stdout
+
+
+def test_unreachable_server_is_one_line_and_exit_2(setup, tmp_path):
+    kubeconfig, digest_file, _ = setup
+    config = yaml.safe_load(kubeconfig.read_text())
+    config["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{free_port()}"
+    dead = tmp_path / "kubeconfig"
+    dead.write_text(yaml.safe_dump(config))
+    for verb in ("apply", "diff", "status", "delete"):
+        assert "cannot reach the API server" in one_error_line(servectl(verb, dead, digest_file)), verb

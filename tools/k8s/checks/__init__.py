@@ -1,0 +1,1 @@
+"""Checks on rendered manifests: strict Kubernetes schemas and checkov (validate), golden files."""

@@ -1,0 +1,18 @@
+"""The label keys every object of the platform carries, and what each one is used for.
+
+The one place these strings are spelt: rendering puts them on objects, prune/delete/status find
+objects by them (tools.deploy.kubernetes), the podman target finds its pods by them.
+"""
+
+from __future__ import annotations
+
+NAME = "app.kubernetes.io/name"
+INSTANCE = "app.kubernetes.io/instance"  # one model (or the platform's shared objects): prune by this
+PART_OF = "app.kubernetes.io/part-of"
+VERSION = "app.kubernetes.io/version"
+MANAGED_BY = "app.kubernetes.io/managed-by"  # with INSTANCE: objects this tool may prune
+COMPONENT = "app.kubernetes.io/component"
+# Only on pods the podman target plays: two podman environments on one machine must not collide.
+ENVIRONMENT = "servectl.io/environment"
+# On the pod template: a config change alone rolls the pods.
+CONFIG_SHA256 = "servectl/config-sha256"

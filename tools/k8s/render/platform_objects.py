@@ -1,0 +1,73 @@
+"""The shared objects every model's manifests start with: Namespace, ServiceAccount, Role, RoleBinding."""
+
+from __future__ import annotations
+
+from tools.k8s.render.inputs import RenderInputs
+
+# The namespace itself refuses pods that are not Pod Security "restricted", so a manifest that
+# drifts from the restricted profile fails at admission, not in an audit months later.
+POD_SECURITY_VERSION = "v1.30"
+
+
+def namespace(inputs: RenderInputs) -> dict:
+    """The platform's Namespace, enforcing Pod Security "restricted"."""
+    labels = {
+        **inputs.platform_labels(),
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/enforce-version": POD_SECURITY_VERSION,
+        "pod-security.kubernetes.io/warn": "restricted",
+        "pod-security.kubernetes.io/warn-version": POD_SECURITY_VERSION,
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": inputs.namespace, "labels": labels},
+    }
+
+
+def _meta(inputs: RenderInputs, name: str) -> dict:
+    return {"name": name, "namespace": inputs.namespace, "labels": inputs.platform_labels()}
+
+
+def service_account(inputs: RenderInputs) -> dict:
+    """The model servers' ServiceAccount, without a mounted token."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": _meta(inputs, inputs.platform.serviceAccount),
+        # The servers never call the API server; a mounted token would only be something to steal.
+        "automountServiceAccountToken": False,
+    }
+
+
+def role(inputs: RenderInputs) -> dict:
+    """The read-only Role of platform.yaml."""
+    spec = inputs.platform.role
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": _meta(inputs, spec.name),
+        "rules": [
+            {"apiGroups": list(r.apiGroups), "resources": list(r.resources), "verbs": list(r.verbs)}
+            for r in spec.rules
+        ],
+    }
+
+
+def role_binding(inputs: RenderInputs) -> dict:
+    """Binds the Role to the ServiceAccount."""
+    platform = inputs.platform
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": _meta(inputs, platform.roleBinding),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": platform.role.name},
+        "subjects": [
+            {"kind": "ServiceAccount", "name": platform.serviceAccount, "namespace": inputs.namespace}
+        ],
+    }
+
+
+def platform_objects(inputs: RenderInputs) -> list[dict]:
+    """Namespace, ServiceAccount, Role, RoleBinding: the head of every model's manifests."""
+    return [namespace(inputs), service_account(inputs), role(inputs), role_binding(inputs)]
