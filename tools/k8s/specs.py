@@ -217,17 +217,23 @@ def load_spec(path: Path, spec: type[SpecT]) -> SpecT:
         raise validation_error(error, path) from None
 
 
+def model_dir(name: str, root: Path = REPO_ROOT) -> Path:
+    """A model's package: its name with ``-`` as ``_`` (Kubernetes names take no ``_``, Python
+    packages no ``-``), so model ``yolo-torchserve`` lives in models/yolo_torchserve/."""
+    return root / "models" / name.replace("-", "_")
+
+
 def known_models(root: Path = REPO_ROOT) -> list[str]:
-    return sorted(p.parent.name for p in (root / "models").glob("*/model.yaml"))
+    return sorted(p.parent.name.replace("_", "-") for p in (root / "models").glob("*/model.yaml"))
 
 
 def load_model(name: str, root: Path = REPO_ROOT) -> ModelSpec:
-    path = root / "models" / name / "model.yaml"
+    path = model_dir(name, root) / "model.yaml"
     if name not in known_models(root):
         raise UserError(f"unknown model {name!r}; known models: {', '.join(known_models(root))}")
     spec = load_spec(path, ModelSpec)
     if spec.name != name:
-        raise UserError(f"name {spec.name!r} differs from the directory {name!r}", file=path, field="name")
+        raise UserError(f"name {spec.name!r} differs from the directory's {name!r}", file=path, field="name")
     return spec
 
 

@@ -15,7 +15,7 @@ import re
 from tools.errors import UserError
 from tools.k8s.inputs import RenderInputs
 from tools.k8s.safe_types import expand
-from tools.k8s.specs import ProbeSpec
+from tools.k8s.specs import ProbeSpec, model_dir
 
 NONROOT_UID = 65532  # the "nonroot" user of distroless-style images, also our base image's
 TERMINATION_GRACE_SECONDS = 45
@@ -47,7 +47,7 @@ def runtime_config_files(inputs: RenderInputs) -> dict[str, str] | None:
     if not callable(getattr(hook, "config_files", None)):
         raise UserError(f"{spec.module} has no config_files(model_dir, model_name, gpu)", **where)
     files = hook.config_files(
-        inputs.root / "models" / inputs.name, inputs.name, inputs.gpu_resource is not None
+        model_dir(inputs.name, inputs.root), inputs.name, inputs.gpu_resource is not None
     )
     if not isinstance(files, dict) or not files:
         raise UserError(f"{spec.module}.config_files returned {type(files).__name__}, not files", **where)
