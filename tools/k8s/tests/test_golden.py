@@ -18,7 +18,7 @@ def test_committed_golden_files_are_current():
         "golden files out of date; review and run: python -m tools.k8s.golden --update\n"
         + "".join(diffs.values())
     )
-    assert len(list(golden.GOLDEN_DIR.glob("*.yaml"))) == 9
+    assert len(list(golden.GOLDEN_DIR.glob("*.yaml"))) == 12  # 4 models x 3 environments
 
 
 def test_update_writes_missing_fixes_changed_and_removes_stale(tmp_path: Path, monkeypatch):
