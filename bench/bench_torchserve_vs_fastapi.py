@@ -24,15 +24,15 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_yolo_http import Runs  # noqa: E402
+from bench_yolo_http import Runs
 
-from runtimes.fastapi.tests.conftest import ultralytics_asset  # noqa: E402
-from runtimes.fastapi.tests.server_process import running_server  # noqa: E402
-from runtimes.torchserve.local import TorchServeProcess  # noqa: E402
-from tools.artifacts import build_artifacts  # noqa: E402
-from tools.errors import UserError  # noqa: E402
-from tools.labels import Label  # noqa: E402
-from tools.oci.builder import build_image, read_built  # noqa: E402
+from runtimes.fastapi.tests.conftest import ultralytics_asset
+from runtimes.fastapi.tests.server_process import running_server
+from runtimes.torchserve.local import TorchServeProcess
+from tools.artifacts import build_artifacts
+from tools.errors import UserError
+from tools.labels import Label
+from tools.oci.builder import build_image, read_built
 
 IMAGES = {"fastapi": "//models/yolo:image", "torchserve": "//models/yolo_torchserve:image"}
 
@@ -59,7 +59,9 @@ def pooled(post):
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--per-round", type=int, default=10, help="requests per block (at each concurrency)")
     parser.add_argument("--image", type=Path, help="default: ultralytics' bus.jpg")
@@ -89,7 +91,9 @@ def main() -> int:
                 fa_url = f"{fastapi_server.base_url}/predict"
 
                 def ts_post(client):
-                    client.post(ts_url, content=image, headers={"Content-Type": "image/jpeg"}).raise_for_status()
+                    client.post(
+                        ts_url, content=image, headers={"Content-Type": "image/jpeg"}
+                    ).raise_for_status()
 
                 def fa_post(client):
                     client.post(fa_url, files={"file": ("image.jpg", image, "image/jpeg")}).raise_for_status()

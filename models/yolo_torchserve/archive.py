@@ -43,7 +43,10 @@ def run_archiver(weights: Path, version: str, export_dir: Path) -> Path:
         f"--extra-files={weights / 'metadata.json'}",
         f"--export-path={export_dir}",
     ]
-    code = "import sys; from model_archiver.model_packaging import generate_model_archive as g; sys.argv = %r; g()"
+    code = (
+        "import sys; from model_archiver.model_packaging import generate_model_archive as run; "
+        "sys.argv = %r; run()"
+    )
     result = subprocess.run([sys.executable, "-c", code % argv], capture_output=True, text=True)
     archive = export_dir / f"{MODEL_NAME}.mar"
     if result.returncode != 0 or not archive.is_file():

@@ -93,12 +93,14 @@ class ServeOptions:
         if self.torch_shim not in ("auto", "always", "never"):
             raise UserError(f"{self.torch_shim!r}: use auto, always or never", field="--torch-shim")
         if shutil.which("java", path=self.path_with_java()) is None:
-            raise UserError("java is not on PATH and JAVA_HOME is not set; TorchServe's frontend needs Java 17")
+            raise UserError(
+                "java is not on PATH and JAVA_HOME is not set; TorchServe's frontend needs Java 17"
+            )
 
     def path_with_java(self) -> str:
         java_home = os.environ.get("JAVA_HOME")
         parts = [f"{java_home}/bin"] if java_home else []
-        return os.pathsep.join(parts + [os.environ.get("PATH", os.defpath)])
+        return os.pathsep.join([*parts, os.environ.get("PATH", os.defpath)])
 
     def resolved_work_dir(self) -> Path:
         return self.work_dir or Path(tempfile.gettempdir()) / "torchserve"
@@ -257,14 +259,18 @@ def _reap_orphans() -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m runtimes.torchserve.launcher", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m runtimes.torchserve.launcher", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--model-store", type=Path, required=True, help="directory of .mar archives")
     parser.add_argument("--models", nargs="*", default=[], help="NAME=FILE.mar to load at start")
     parser.add_argument("--address", help="bind all three APIs here (default: config.properties' addresses)")
     for api, port in PORTS.items():
         parser.add_argument(f"--{api}-port", type=int, default=port)
     parser.add_argument("--work-dir", type=Path, help="writable dir for config, pid file, unpacked models")
-    parser.add_argument("--torch-shim", default="auto", help="put no_torch/ on the worker's path: auto|always|never")
+    parser.add_argument(
+        "--torch-shim", default="auto", help="put no_torch/ on the worker's path: auto|always|never"
+    )
     parser.add_argument("--drain-quiet-seconds", type=float, default=2.0)
     parser.add_argument("--drain-timeout", type=float, default=20.0)
     parser.add_argument("--enable-model-api", action="store_true", help="allow registering models (tests)")

@@ -45,8 +45,21 @@ class TorchServeProcess:
         return f"http://127.0.0.1:{self.ports[api]}"
 
     def command(self) -> list[str]:
-        command = [sys.executable, "-m", "runtimes.torchserve.launcher", "--model-store", str(self.model_store)]
-        command += ["--address", "127.0.0.1", "--work-dir", str(self.work_dir / "run"), "--torch-shim", "always"]
+        command = [
+            sys.executable,
+            "-m",
+            "runtimes.torchserve.launcher",
+            "--model-store",
+            str(self.model_store),
+        ]
+        command += [
+            "--address",
+            "127.0.0.1",
+            "--work-dir",
+            str(self.work_dir / "run"),
+            "--torch-shim",
+            "always",
+        ]
         for api, port in self.ports.items():
             command += [f"--{api}-port", str(port)]
         if self.models:

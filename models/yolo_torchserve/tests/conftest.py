@@ -24,5 +24,7 @@ def archive_dir() -> Path:
 def torchserve(archive_dir, tmp_path_factory) -> TorchServeProcess:
     """The real launcher and TorchServe with yolo loaded, model API on so tests can register."""
     work = tmp_path_factory.mktemp("torchserve")
-    with TorchServeProcess(archive_dir, ["yolo=yolo.mar"], work, extra_args=("--enable-model-api",)) as server:
+    with TorchServeProcess(
+        archive_dir, ["yolo=yolo.mar"], work, extra_args=("--enable-model-api",)
+    ) as server:
         yield server

@@ -20,7 +20,9 @@ JPEG = {"Content-Type": "image/jpeg"}
 
 
 def predict(server, body: bytes, model: str = "yolo", headers=JPEG) -> httpx.Response:
-    return httpx.post(f"{server.url('inference')}/predictions/{model}", content=body, headers=headers, timeout=60)
+    return httpx.post(
+        f"{server.url('inference')}/predictions/{model}", content=body, headers=headers, timeout=60
+    )
 
 
 def iou(a, b) -> float:
@@ -39,7 +41,10 @@ def test_bus_jpg_gives_the_same_detections_as_the_fastapi_runtime(torchserve, we
         "MODEL_HANDLER": "models.yolo.handler:YOLOModelHandler",
         "MODEL_PATH": str(weights / "model.onnx"),
     }
-    with running_server(settings, log_dir, wait_for="/ready") as fastapi_server, fastapi_server.client() as client:
+    with (
+        running_server(settings, log_dir, wait_for="/ready") as fastapi_server,
+        fastapi_server.client() as client,
+    ):
         reference = client.post("/predict", files={"file": ("bus.jpg", bus_jpg, "image/jpeg")}).json()
     assert (ours["image_width"], ours["image_height"]) == (810, 1080)
     assert len(ours["detections"]) == len(reference["detections"]) >= 4  # the people on the bus
@@ -63,12 +68,15 @@ def test_multipart_field_data_is_an_image_too(torchserve, bus_jpg):
 def test_management_registers_a_second_copy_and_scales_workers(torchserve, bus_jpg):
     management = httpx.Client(base_url=torchserve.url("management"), timeout=120)
     registered = management.post(
-        "/models", params={"url": "yolo.mar", "model_name": "yolo2", "initial_workers": 1, "synchronous": "true"}
+        "/models",
+        params={"url": "yolo.mar", "model_name": "yolo2", "initial_workers": 1, "synchronous": "true"},
     )
     assert registered.status_code == 200, registered.text
     try:
         assert predict(torchserve, bus_jpg, model="yolo2").status_code == 200
-        scaled = management.put("/models/yolo2", params={"min_worker": 2, "max_worker": 2, "synchronous": "true"})
+        scaled = management.put(
+            "/models/yolo2", params={"min_worker": 2, "max_worker": 2, "synchronous": "true"}
+        )
         assert scaled.status_code == 200, scaled.text
         assert torchserve.workers_ready("yolo2") == 2
         assert predict(torchserve, bus_jpg, model="yolo2").status_code == 200
@@ -83,7 +91,9 @@ def test_metrics_are_prometheus_text_counting_inference_requests(torchserve, bus
         text = httpx.get(f"{torchserve.url('metrics')}/metrics", timeout=10).text
         families = {f.name: f for f in text_string_to_metric_families(text)}
         samples = families["ts_inference_requests"].samples  # the client strips the _total suffix
-        return sum(s.value for s in samples if s.labels.get("model_name") == "yolo" and s.name.endswith("_total"))
+        return sum(
+            s.value for s in samples if s.labels.get("model_name") == "yolo" and s.name.endswith("_total")
+        )
 
     before = served()
     for _ in range(2):

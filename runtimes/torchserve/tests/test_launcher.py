@@ -26,7 +26,7 @@ from tools.k8s.specs import load_runtime
 from tools.paths import REPO_ROOT
 
 # Sleeps for the seconds in the body, then says whether `torch` in the worker is the stand-in.
-PROBE_HANDLER = '''
+PROBE_HANDLER = """
 import time
 import torch
 
@@ -40,7 +40,7 @@ class Probe:
             time.sleep(float(row.get("body") or row.get("data") or 0))
             answers.append({"not_torch": getattr(torch, "NOT_TORCH", False)})
         return answers
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,10 @@ def probe_store(tmp_path_factory) -> Path:
     store.mkdir()
     argv = ["torch-model-archiver", "--model-name=probe", "--version=1", f"--handler={work / 'probe.py'}"]
     argv.append(f"--export-path={store}")
-    code = "import sys; from model_archiver.model_packaging import generate_model_archive as g; sys.argv = %r; g()"
+    code = (
+        "import sys; from model_archiver.model_packaging import generate_model_archive as run; "
+        "sys.argv = %r; run()"
+    )
     subprocess.run([sys.executable, "-c", code % argv], check=True)
     return store
 
@@ -89,7 +92,9 @@ def test_runtime_yaml_ports_are_the_config_files_ports():
 
 
 def test_run_config_overrides_only_addresses_ports_and_store(tmp_path):
-    options = ServeOptions(model_store=tmp_path, address="127.0.0.1", ports={"inference": 1, "management": 2, "metrics": 3})
+    options = ServeOptions(
+        model_store=tmp_path, address="127.0.0.1", ports={"inference": 1, "management": 2, "metrics": 3}
+    )
     config = options.config()
     assert config["inference_address"] == "http://127.0.0.1:1"
     assert config["management_address"] == "http://127.0.0.1:2"
@@ -107,7 +112,9 @@ def test_the_command_is_torchserves_own_cli_in_the_foreground(tmp_path):
     store = tmp_path / "store"
     store.mkdir()
     (store / "m.mar").write_bytes(b"")
-    command, env = ServeOptions(model_store=store, models=("m=m.mar",), work_dir=tmp_path / "w", torch_shim="always").prepare()
+    command, env = ServeOptions(
+        model_store=store, models=("m=m.mar",), work_dir=tmp_path / "w", torch_shim="always"
+    ).prepare()
     assert command[:4] == [sys.executable, "-m", "ts.model_server", "--start"]
     assert "--foreground" in command and "--ncs" in command
     assert command[-2:] == ["--models", "m=m.mar"]
@@ -160,7 +167,9 @@ def test_torchserve_dying_on_its_own_is_exit_1_not_a_clean_stop(probe_store, tmp
     try:
         import psutil
 
-        (java,) = [p for p in psutil.Process(server.process.pid).children(recursive=True) if "java" in p.name()]
+        (java,) = [
+            p for p in psutil.Process(server.process.pid).children(recursive=True) if "java" in p.name()
+        ]
         java.kill()
         assert server.process.wait(60) == 1
     finally:

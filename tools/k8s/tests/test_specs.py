@@ -17,8 +17,8 @@ from tools.k8s.specs import (
     load_model,
     load_platform,
     load_runtime,
-    model_dir,
     load_spec,
+    model_dir,
 )
 from tools.k8s.tests.repo_copy import copy_repo_data, read, write
 from tools.paths import REPO_ROOT
