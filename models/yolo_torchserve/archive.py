@@ -13,6 +13,7 @@ Out dir: ``yolo.mar`` and ``archive.json`` (its sha256 and the weights' hashes i
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -47,7 +48,12 @@ def run_archiver(weights: Path, version: str, export_dir: Path) -> Path:
         "import sys; from model_archiver.model_packaging import generate_model_archive as run; "
         "sys.argv = %r; run()"
     )
-    result = subprocess.run([sys.executable, "-c", code % argv], capture_output=True, text=True)
+    # The archiver stages files in $TMPDIR/<model name>, a fixed path: two builds at once (two
+    # checkouts, or the reproducibility check's parallel builds) would write into each other's.
+    staging = export_dir / "staging"
+    staging.mkdir()
+    env = {**os.environ, "TMPDIR": str(staging)}
+    result = subprocess.run([sys.executable, "-c", code % argv], capture_output=True, text=True, env=env)
     archive = export_dir / f"{MODEL_NAME}.mar"
     if result.returncode != 0 or not archive.is_file():
         raise RuntimeError(f"torch-model-archiver failed ({result.returncode}):\n{result.stderr[-3000:]}")

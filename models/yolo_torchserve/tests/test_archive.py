@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 
 from models.yolo_torchserve import archive
 from tools.hashing import file_sha256
 
 
-def test_two_builds_give_the_same_bytes(tmp_path, weights):
+def test_two_builds_at_once_give_the_same_bytes(tmp_path, weights):
+    # At once: torch-model-archiver stages in $TMPDIR/<model name>, so parallel builds collided
+    # (seen: FileNotFoundError for /tmp/yolo/metadata.json) until each got its own TMPDIR.
     first, second = tmp_path / "first", tmp_path / "second"
     for out in (first, second):
         out.mkdir()
-        archive.build(out)
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(archive.build, (first, second)))
     assert (first / "yolo.mar").read_bytes() == (second / "yolo.mar").read_bytes()
     assert (first / "archive.json").read_bytes() == (second / "archive.json").read_bytes()
 
