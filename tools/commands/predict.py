@@ -40,18 +40,25 @@ def _read(path: Path) -> bytes:
         raise UserError(f"cannot read the input: {error.strerror}", file=path) from None
 
 
-def predict_yolo(url: str, image: Path, raw: bool) -> str:
+def predict_yolo(url: str, image: Path, raw: bool, *, torchserve: bool = False) -> str:
+    """yolo's answer, from the fastapi runtime's ``/predict`` or TorchServe's ``/predictions/yolo``
+    (models/yolo_torchserve: the same handler code, so the same JSON)."""
     import httpx
 
+    route = "/predictions/yolo" if torchserve else "/predict"
+    data = _read(image)
+    upload = (
+        {"content": data, "headers": {"Content-Type": "image/jpeg"}}
+        if torchserve
+        else {"files": {"file": (image.name, data, "image/jpeg")}}
+    )
     try:
-        response = httpx.post(
-            f"{url}/predict", files={"file": (image.name, _read(image), "image/jpeg")}, timeout=60
-        )
+        response = httpx.post(f"{url}{route}", timeout=60, **upload)
     except httpx.HTTPError as error:
-        raise UserError(f"{url}/predict: {error}") from None
+        raise UserError(f"{url}{route}: {error}") from None
     body = response.json()
     if response.status_code != 200:
-        raise UserError(f"{url}/predict answered {response.status_code}: {body.get('error', body)}")
+        raise UserError(f"{url}{route} answered {response.status_code}: {body.get('error', body)}")
     if raw:
         return json.dumps(body, indent=2)
     lines = [
@@ -81,8 +88,9 @@ def run(args: argparse.Namespace) -> int:
 
     target = _deploy_args.load(args)
     url = (args.url or deploy.endpoint(target)).rstrip("/")
-    if args.model == "yolo":
-        print(predict_yolo(url, Path(args.input) if args.input else default_image(), args.json))
+    if args.model in ("yolo", "yolo-torchserve"):
+        image = Path(args.input) if args.input else default_image()
+        print(predict_yolo(url, image, args.json, torchserve=args.model == "yolo-torchserve"))
     elif args.model == "gpt2":
         print(predict_gpt2(url, args.input or "The platform serves models"))
     elif args.model == "resnet50":

@@ -142,3 +142,11 @@ def test_bad_input_is_a_4xx_with_a_message_and_the_server_keeps_serving(
     assert "Traceback" not in response.text
     after = predict(torchserve, bus_jpg)
     assert after.status_code == 200 and len(after.json()["detections"]) >= 4
+
+
+def test_servectl_predict_speaks_to_torchserve(torchserve):
+    from tools.commands.predict import default_image, predict_yolo
+
+    text = predict_yolo(torchserve.url("inference"), default_image(), False, torchserve=True)
+    assert text.startswith("yolo v1: ") and "Normal" in text
+    assert int(text.split(": ")[1].split()[0]) >= 4  # "yolo v1: 4 detections in bus.jpg ..."
