@@ -28,33 +28,42 @@ def default_image() -> Path:
     return Path(spec.origin).parent / "assets" / "bus.jpg"
 
 
-def detect(url: str, image: Path, *, timeout: float = 60) -> dict:
-    """The server's JSON answer for ``image``; a refused request or a non-200 answer is a UserError."""
+def detect(
+    url: str, image: Path, *, route: str = "/predict", multipart: bool = True, timeout: float = 60
+) -> dict:
+    """The server's JSON answer for ``image``; a refused request or a non-200 answer is a UserError.
+
+    ``route``/``multipart``: the fastapi runtime takes a multipart ``file`` on /predict; TorchServe
+    (models/yolo_torchserve, the same handler code) takes the raw bytes on /predictions/yolo.
+    """
     import httpx
 
     try:
         data = image.read_bytes()
     except OSError as error:
         raise UserError(f"cannot read the input: {error.strerror}", file=image) from None
+    upload = (
+        {"files": {"file": (image.name, data, "image/jpeg")}}
+        if multipart
+        else {"content": data, "headers": {"Content-Type": "image/jpeg"}}
+    )
     try:
-        response = httpx.post(
-            f"{url}/predict", files={"file": (image.name, data, "image/jpeg")}, timeout=timeout
-        )
+        response = httpx.post(f"{url}{route}", timeout=timeout, **upload)
     except httpx.HTTPError as error:
-        raise UserError(f"{url}/predict: {error}") from None
+        raise UserError(f"{url}{route}: {error}") from None
     try:
         body = response.json()
     except ValueError:
-        raise UserError(f"{url}/predict answered {response.status_code} without JSON") from None
+        raise UserError(f"{url}{route} answered {response.status_code} without JSON") from None
     if response.status_code != 200:
-        raise UserError(f"{url}/predict answered {response.status_code}: {body.get('error', body)}")
+        raise UserError(f"{url}{route} answered {response.status_code}: {body.get('error', body)}")
     return body
 
 
-def predict_once(url: str, input: str | None, *, raw: bool = False) -> str:
+def predict_once(url: str, input: str | None, *, raw: bool = False, **route) -> str:
     """The contract ``servectl predict`` calls: ``input`` is an image path (None: bus.jpg)."""
     image = Path(input) if input else default_image()
-    body = detect(url.rstrip("/"), image)
+    body = detect(url.rstrip("/"), image, **route)
     if raw:
         return json.dumps(body, indent=2)
     lines = [

@@ -23,9 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def model_client(deploy):
     """The model's ``predict_once`` from the module its model.yaml names."""
     from tools.errors import UserError
+    from tools.k8s.schema.specs import model_dir
     from tools.plugins import load_hook
 
-    model_file = deploy.inputs.root / "models" / deploy.model / "model.yaml"
+    model_file = model_dir(deploy.model, deploy.inputs.root) / "model.yaml"
     if deploy.inputs.model.client is None:
         raise UserError(f"{deploy.model} names no client module", file=model_file, field="client")
     return load_hook(

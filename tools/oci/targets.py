@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from tools.errors import UserError
+from tools.k8s.schema.specs import model_dir
 from tools.labels import Label
-from tools.paths import REPO_ROOT
 from tools.yamlio import load_yaml
 
 
@@ -12,7 +12,7 @@ def image_label(text: str) -> Label:
     """``//models/yolo:image`` as is; ``yolo`` -> the ``image`` field of models/yolo/model.yaml."""
     if text.startswith(("//", "@", ":")):
         return Label.parse(text)
-    model_file = REPO_ROOT / "models" / text / "model.yaml"
+    model_file = model_dir(text) / "model.yaml"
     if not model_file.exists():
         raise UserError(f"{text!r} is neither an image label (//pkg:name) nor a model under models/")
     data = load_yaml(model_file) or {}

@@ -17,6 +17,7 @@ from tools.errors import UserError
 from tools.k8s.render import to_yaml
 from tools.k8s.render.resolve import resolve
 from tools.k8s.schema.catalog import Catalog
+from tools.k8s.schema.specs import model_dir
 from tools.paths import REPO_ROOT
 
 GOLDEN_SUBDIR = Path("tests") / "golden"  # under models/<m>/
@@ -32,7 +33,7 @@ def test_digest(label: str) -> str:
 
 def golden_path(model: str, env: str, root: Path = REPO_ROOT) -> Path:
     """``models/<model>/tests/golden/<env>.yaml``."""
-    return root / "models" / model / GOLDEN_SUBDIR / f"{env}.yaml"
+    return model_dir(model, root) / GOLDEN_SUBDIR / f"{env}.yaml"
 
 
 def committed_golden_files(root: Path = REPO_ROOT) -> list[Path]:

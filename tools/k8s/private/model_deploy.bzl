@@ -152,7 +152,9 @@ def model_deploy(
             default_environment,
             ENVIRONMENTS,
         ))
-    model = native.package_name().rsplit("/", 1)[-1]
+
+    # The package is the model name with "-" as "_" (tools/k8s/schema/specs.py model_dir): yolo_torchserve.
+    model = native.package_name().rsplit("/", 1)[-1].replace("_", "-")
     digests = {}
     layouts = {}
     for image in images:

@@ -14,7 +14,7 @@ import re
 from tools.errors import UserError
 from tools.k8s.label_keys import CONFIG_SHA256
 from tools.k8s.render.inputs import RenderInputs
-from tools.k8s.schema.specs import ProbeSpec
+from tools.k8s.schema.specs import ProbeSpec, model_dir
 from tools.plugins import load_hook
 
 NONROOT_UID = 65532  # the "nonroot" user of distroless-style images, also our base image's
@@ -42,7 +42,7 @@ def runtime_config_files(inputs: RenderInputs) -> dict[str, str] | None:
     config_files = load_hook(
         spec.module, "config_files", signature="config_files(model_dir, model_name, gpu)", **where
     )
-    files = config_files(inputs.root / "models" / inputs.name, inputs.name, inputs.gpu_resource is not None)
+    files = config_files(model_dir(inputs.name, inputs.root), inputs.name, inputs.gpu_resource is not None)
     if not isinstance(files, dict) or not files:
         raise UserError(f"{spec.module}.config_files returned {type(files).__name__}, not files", **where)
     for key, text in files.items():

@@ -257,9 +257,16 @@ def load_spec(path: Path, spec: type[SpecT]) -> SpecT:
         raise validation_error(error, path) from None
 
 
+def model_dir(name: str, root: Path = REPO_ROOT) -> Path:
+    """A model's package: its name with ``-`` as ``_`` (Kubernetes names take no ``_``, Python
+    packages no ``-``), so model ``yolo-torchserve`` lives in models/yolo_torchserve/."""
+    return root / "models" / name.replace("-", "_")
+
+
 def known_models(root: Path = REPO_ROOT) -> list[str]:
-    """The models: directories under models/ with a model.yaml."""
-    return sorted(p.parent.name for p in (root / "models").glob("*/model.yaml"))
+    """The models: directories under models/ with a model.yaml (``_`` in a directory is ``-`` in
+    the model's name)."""
+    return sorted(p.parent.name.replace("_", "-") for p in (root / "models").glob("*/model.yaml"))
 
 
 def load_model(name: str, root: Path = REPO_ROOT) -> ModelSpec:
@@ -271,10 +278,10 @@ def load_model(name: str, root: Path = REPO_ROOT) -> ModelSpec:
 
 def read_model(name: str, root: Path = REPO_ROOT) -> ModelSpec:
     """models/<name>/model.yaml, checked, for a model known to exist."""
-    path = root / "models" / name / "model.yaml"
+    path = model_dir(name, root) / "model.yaml"
     spec = load_spec(path, ModelSpec)
     if spec.name != name:
-        raise UserError(f"name {spec.name!r} differs from the directory {name!r}", file=path, field="name")
+        raise UserError(f"name {spec.name!r} differs from the directory's {name!r}", file=path, field="name")
     return spec
 
 

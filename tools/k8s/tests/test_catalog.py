@@ -34,7 +34,7 @@ def test_every_pair_through_one_catalog_parses_each_file_once(tmp_path, parses):
     root = copy_repo_data(tmp_path)
     catalog = Catalog(root)
     pairs = [(m, e) for m in catalog.model_names for e in catalog.environment_names]
-    assert len(pairs) == 9
+    assert len(pairs) == 12  # 4 models x 3 environments
     for model, env in pairs:
         resolve(model, env, {f"//models/{model}:image": DIGEST}, catalog=catalog)
     data_files = [

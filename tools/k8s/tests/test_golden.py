@@ -12,7 +12,7 @@ from tools.k8s.checks import golden
 from tools.k8s.tests.repo_copy import copy_repo_data
 from tools.paths import REPO_ROOT
 
-MODELS = ("yolo", "gpt2", "resnet50")
+MODELS = ("yolo", "gpt2", "resnet50", "yolo_torchserve")  # package directories
 ENVS = ("local", "staging", "prod")
 
 

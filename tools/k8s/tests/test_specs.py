@@ -18,18 +18,27 @@ from tools.k8s.schema.specs import (
     load_platform,
     load_runtime,
     load_spec,
+    model_dir,
 )
 from tools.k8s.tests.repo_copy import copy_repo_data, read, write
 from tools.paths import REPO_ROOT
 
 
 def test_the_real_files_load():
-    assert known_models() == ["gpt2", "resnet50", "yolo"]
+    assert known_models() == ["gpt2", "resnet50", "yolo", "yolo-torchserve"]
     runtimes = {load_model(m).runtime for m in known_models()}
-    assert runtimes == {"fastapi", "triton", "tfserving"}
+    assert runtimes == {"fastapi", "triton", "tfserving", "torchserve"}
     for runtime in runtimes:
         assert load_runtime(runtime).name == runtime
     assert load_platform().role.rules[0].verbs == ["get", "list", "watch"]
+
+
+def test_a_model_named_with_a_dash_lives_in_a_package_with_an_underscore():
+    # Kubernetes names take no "_", Python packages no "-": one name, two spellings.
+    assert model_dir("yolo-torchserve") == REPO_ROOT / "models" / "yolo_torchserve"
+    assert load_model("yolo-torchserve").image == "//models/yolo_torchserve:image"
+    with pytest.raises(UserError, match="unknown model 'yolo_torchserve'"):
+        load_model("yolo_torchserve")
 
 
 def test_tfserving_command_is_the_runtime_contract():

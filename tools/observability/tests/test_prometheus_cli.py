@@ -28,6 +28,7 @@ def test_start_status_stop(tmp_path):
             "gpt2": ["127.0.0.1:18102"],
             "resnet50": ["127.0.0.1:18501"],
             "yolo": ["127.0.0.1:18000"],
+            "yolo-torchserve": ["127.0.0.1:18202"],
         }
     finally:
         stopped = servectl("prometheus", "stop", env=env)
