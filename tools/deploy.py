@@ -129,6 +129,9 @@ def apply(
 
         cluster.connect(kubeconfig, deploy.env.cluster.context).close()  # fail before building
     digests = deploy.build_and_push(push=not dry_run) if build else {}
+    from tools.supply.gate import enforce  # signature, SBOM, provenance, licences; before any change
+
+    enforce(deploy.env, digests or deploy.digest_overrides, push=not dry_run)
     objects = deploy.resolve(digests)
     if deploy.is_local:
         target = deploy.local_target()

@@ -205,16 +205,18 @@ def artifacts_layer(layer: Layer, plan: LayerPlan) -> tuple[list[Owner], list[Un
                 Unexplained(layer.digest, path, "differs from the sha256 its metadata.json declares")
             )
             continue
+        kind = "model" if path.endswith(MODEL_SUFFIXES) else "file"
         properties = {"servectl:artifact": str(plan.artifact)}
         properties.update({f"servectl:source.{k}": str(v) for k, v in sorted(source.items())})
         owners.append(
             Owner(
                 ref=f"artifact:{path}",
-                kind="model" if path.endswith(MODEL_SUFFIXES) else "file",
+                kind=kind,
                 name=path,
                 version=entry.sha256[:12],
                 sha256=entry.sha256,
-                licenses=[licence] if isinstance(licence, str) and licence else [],
+                # The declared licence is the weights'; the other files (metadata) carry none.
+                licenses=[licence] if isinstance(licence, str) and licence and kind == "model" else [],
                 properties=properties,
                 files=[path],
                 layer=layer.digest,

@@ -40,15 +40,17 @@ class Sbom:
     document: dict
     owners: list[Owner]
     unexplained: list[Unexplained]
+    digest: str  # the image's
+    bases: list[str]  # py_image labels under the image
+    locks: list[Path]  # the Debian and pip locks its layers were made from
 
     def bytes(self) -> bytes:
         return json.dumps(self.document, sort_keys=True, indent=1, ensure_ascii=False).encode() + b"\n"
 
 
-def attribute_image(
-    label: Label, contents: ImageContents
-) -> tuple[list[Owner], list[Unexplained], list[str]]:
-    plans, bases = layer_plan(label)
+def attribute_image(label: Label, contents: ImageContents) -> tuple[list[Owner], list[Unexplained], list]:
+    """(owners, unexplained files, the layer plans) of the image ``label`` built into ``contents``."""
+    plans, _ = layer_plan(label)
     history = [
         h.get("created_by", "") for h in contents.config.get("history", []) if not h.get("empty_layer")
     ]
@@ -66,7 +68,7 @@ def attribute_image(
             found = attribute.app_layer(layer, plan, str(label))
         owners += found[0]
         unexplained += found[1]
-    return owners, unexplained, bases
+    return owners, unexplained, plans
 
 
 def _licenses(names: list[str]) -> list[dict]:
@@ -100,7 +102,8 @@ def _component(owner: Owner) -> dict:
 
 def make_sbom(label: Label, layout_dir: Path) -> Sbom:
     contents = read_image(layout_dir)
-    owners, unexplained, bases = attribute_image(label, contents)
+    owners, unexplained, plans = attribute_image(label, contents)
+    bases = layer_plan(label)[1]
     repository = image_repository(label)
     image_ref = f"image:{repository}@{contents.digest}"
     document = {
@@ -125,7 +128,8 @@ def make_sbom(label: Label, layout_dir: Path) -> Sbom:
         "components": [_component(o) for o in owners],
         "dependencies": [{"ref": image_ref, "dependsOn": sorted({o.ref for o in owners})}],
     }
-    return Sbom(document, owners, unexplained)
+    locks = sorted({p.lock for p in plans if p.lock})
+    return Sbom(document, owners, unexplained, contents.digest, bases, locks)
 
 
 def validate(document: dict) -> None:
