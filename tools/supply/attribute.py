@@ -8,7 +8,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from urllib.parse import quote
+
+from packageurl import PackageURL
 
 from tools.errors import UserError
 from tools.hashing import file_sha256
@@ -64,10 +65,9 @@ def debian_layer(layer: Layer, plan: LayerPlan) -> tuple[list[Owner], list[Unexp
     for pkg in plan.packages:
         deb = debian.fetch_deb(pkg, plan.lock)
         listed = deb_files(deb, pkg["name"])
-        purl = (
-            f"pkg:deb/debian/{quote(pkg['name'], safe='')}@{quote(pkg['version'], safe='')}"
-            f"?arch={pkg['architecture']}&distro={suite}"
-        )
+        purl = PackageURL(
+            "deb", "debian", pkg["name"], pkg["version"], {"arch": pkg["architecture"], "distro": suite}
+        ).to_string()
         owner = Owner(
             ref=f"deb:{pkg['name']}@{pkg['version']}",
             kind="deb",
@@ -161,7 +161,7 @@ def pip_layer(layer: Layer, plan: LayerPlan) -> tuple[list[Owner], list[Unexplai
             kind="wheel",
             name=wheel.name,
             version=wheel.version,
-            purl=f"pkg:pypi/{normalise_name(wheel.name)}@{quote(wheel.version, safe='')}",
+            purl=PackageURL("pypi", None, normalise_name(wheel.name), wheel.version).to_string(),
             sha256=picked.get("sha256", ""),
             licenses=wheel.licenses,
             properties={"servectl:wheel": picked.get("filename", ""), "servectl:lock": _rel(plan.lock)},
