@@ -187,6 +187,13 @@ def undecided_licences(document: dict, env: str, path: Path | None = None) -> li
     ]
 
 
+def warn_model_licences(model: str, env: str) -> None:
+    """``resolve``'s warning: the model's images whose last SBOM carries an undecided licence."""
+    from tools.k8s.inputs import load_inputs
+
+    warn_licences([load_inputs(model, env, root=REPO_ROOT).model.image_label], env)
+
+
 def warn_licences(labels: list[Label], env: str, path: Path | None = None) -> None:
     """For ``resolve``: a warning per licence needing a decision, from each image's last SBOM."""
     path = path or policy_file()
