@@ -103,3 +103,30 @@ def key_id(public: ec.EllipticCurvePublicKey) -> str:
     """sha256 of the DER public key: names the key in DSSE signatures and error messages."""
     der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return hashlib.sha256(der).hexdigest()
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import getpass
+    import sys
+
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.supply.keys", description="make a signing key pair"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    make = sub.add_parser("generate", help="write PREFIX.key (encrypted) and PREFIX.pub")
+    make.add_argument("--out", required=True, type=Path, help="path prefix, e.g. /secure/dir/prod")
+    make.add_argument("--passphrase-env", help="read the passphrase from this variable instead of a prompt")
+    args = parser.parse_args(argv)
+    private, public = args.out.with_suffix(".key"), args.out.with_suffix(".pub")
+    if private.exists() or public.exists():
+        print(f"error: {private} or {public} exists; not overwriting a key", file=sys.stderr)
+        return 2
+    passphrase = os.environ.get(args.passphrase_env, "") if args.passphrase_env else getpass.getpass()
+    generate(private, public, passphrase)
+    print(f"wrote {private} (keep it secret) and {public} (commit it as platform/keys/<env>.pub)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
