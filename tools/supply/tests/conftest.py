@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 import os
-import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tools.labels import Label
+from tools.oci.cache import seed_downloads
 from tools.paths import REPO_ROOT
 from tools.supply import keys
 
@@ -23,8 +25,7 @@ PASSPHRASE = "test passphrase"
 def fresh_build_dir(path: Path) -> Path:
     """An empty CF_BUILD_DIR but for the verified .debs (by sha256) and model artifacts (by key)."""
     real = REPO_ROOT / ".build"
-    if (real / "cache" / "debs").is_dir():
-        shutil.copytree(real / "cache" / "debs", path / "cache" / "debs", copy_function=os.link)
+    seed_downloads(path, real)
     (real / "artifacts").mkdir(parents=True, exist_ok=True)
     (path / "artifacts").symlink_to(real / "artifacts")
     return path
@@ -46,8 +47,15 @@ def build_dir(tmp_path_factory):
 def hello(build_dir):
     from tools.oci.builder import build_image
 
-    build_image(HELLO)
-    return build_image(HELLO_CHILD)  # builds (cached) hello first: its base
+    build_in_subprocess(HELLO_CHILD)
+    return build_image(HELLO_CHILD)  # every layer cached by now: the same image, as a BuiltImage
+
+
+def build_in_subprocess(label: Label) -> None:
+    """``python -m tools build`` in a fresh process, as users run it: the stdlib .pyc bytes depend
+    on the compiling process's state, so builds are compared across processes, never within one."""
+    command = [sys.executable, "-m", "tools", "build", str(label)]
+    subprocess.run(command, cwd=REPO_ROOT, check=True, capture_output=True, timeout=900)
 
 
 @pytest.fixture(scope="package")
