@@ -50,8 +50,9 @@ def generate(private_path: Path, public_path: Path, passphrase: str) -> None:
         "ciphertext": base64.b64encode(ciphertext).decode(),
     }
     body = base64.encodebytes(json.dumps(document).encode()).decode()
-    private_path.write_text(f"-----BEGIN {_PEM_TYPE}-----\n{body}-----END {_PEM_TYPE}-----\n")
-    private_path.chmod(0o600)
+    text = f"-----BEGIN {_PEM_TYPE}-----\n{body}-----END {_PEM_TYPE}-----\n"
+    with os.fdopen(os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+        out.write(text)  # created 0600: never readable by others, not even for a moment
     public_path.write_bytes(
         key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
