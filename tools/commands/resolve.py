@@ -17,8 +17,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tools.k8s.render import to_yaml
     from tools.k8s.render.resolve import resolve
+    from tools.supply.policy import warn_model_licences
 
     text = to_yaml(resolve(args.model, args.env, _deploy_args.digests(args)))
+    warn_model_licences(args.model, args.env)  # licences needing a decision, from the last SBOMs
     if args.output:
         tmp = args.output.with_name(args.output.name + ".tmp")
         tmp.write_text(text, encoding="utf-8")

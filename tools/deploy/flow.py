@@ -120,6 +120,10 @@ class Deploy:
     ) -> Applied:
         """Builds and pushes (unless ``build`` is off), resolves and applies; waits for ready."""
         digests = self.build_and_push(push=not dry_run) if build else {}
+        # Signature, SBOM, provenance and licences (tools/supply), before anything is changed.
+        from tools.supply.gate import enforce
+
+        enforce(self.env, digests or self.digest_overrides, push=not dry_run)
         return target.apply(self.release(digests), dry_run=dry_run, timeout=timeout, wait=wait)
 
     def diff(self, target: Target) -> str:
