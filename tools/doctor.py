@@ -158,6 +158,7 @@ def check_test_tools() -> Iterator[Problem]:
             yield Problem(f".venvs/{venv} is missing", SETUP_ALL)
     for name in ("unshare", "setpriv"):
         yield from _binary(name, "util-linux", "apt-get install util-linux")
+    yield from _binary("mount", "mount")
 
 
 def problems(purpose: str, models: list[str] | None = None) -> list[Problem]:

@@ -25,7 +25,7 @@ from tools.paths import REPO_ROOT
 
 def can_run_as_nonroot() -> bool:
     """Making a mount namespace needs root (CAP_SYS_ADMIN); callers skip, saying so, otherwise."""
-    return os.geteuid() == 0 and shutil.which("unshare") is not None and shutil.which("setpriv") is not None
+    return os.geteuid() == 0 and all(shutil.which(tool) for tool in ("unshare", "setpriv", "mount"))
 
 
 def closed_ancestor(path: Path) -> Path | None:
