@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from tools.deploy.podman.client import podman_env
+from tools.oci.layout import read_manifest
 from tools.paths import REPO_ROOT, build_dir
 from tools.testing.cli import servectl
 from tools.testing.ports import free_port
@@ -137,8 +138,10 @@ def test_apply_predict_change_reapply_delete(e2e):
     assert new_digest != digest
     assert running_image(e2e).endswith(new_digest)
     pushed = next(line for line in rollout.stderr.splitlines() if "pushed" in line)
-    # The app layer, the config and the manifest; base, interpreter, packages and weights stay.
-    assert "pushed 2/6 blobs" in pushed, pushed
+    # The model's app layer and the config (the manifest is not a blob); the Debian base, the
+    # interpreter, packages, the runtime's app layer and the weights are already there.
+    _, manifest, _ = read_manifest(e2e.out / "images/models/yolo/image")
+    assert f"pushed 2/{len(manifest['layers']) + 1} blobs" in pushed, pushed
     assert [p["Id"] for p in pods()] != [old_pod] and len(pods()) == 1
 
     # 5. Delete: nothing of the model runs, the registry still holds both images.
