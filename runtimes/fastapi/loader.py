@@ -118,5 +118,15 @@ class ModelLoader:
 
         return await asyncio.get_running_loop().run_in_executor(self._executor, timed)
 
+    def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        """``run`` for a caller on its own thread: the same bounded pool, waited for here."""
+        queued = time.perf_counter()
+
+        def timed() -> T:
+            metrics.INFERENCE_QUEUE_SECONDS.labels(self.model.name).observe(time.perf_counter() - queued)
+            return fn(*args)
+
+        return self._executor.submit(timed).result()
+
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)

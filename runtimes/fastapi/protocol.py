@@ -1,6 +1,7 @@
 """pydantic v2 models of the V2 Open Inference Protocol (the REST half KServe and Triton speak).
 
-Only the JSON tensor form: ``data`` holds the tensor's elements, row-major, flat or nested.
+A tensor's elements are in ``data`` (row-major, flat or nested) or, with the binary tensor
+extension, after the JSON in the body (``parameters.binary_data_size`` bytes each; rest_v2.py).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class RequestInput(BaseModel):
     shape: list[int] = Field(description="dimension sizes, each >= 0")
     datatype: Datatype
     parameters: dict[str, Any] | None = None
-    data: list[Any]
+    data: list[Any] | None = None  # None when the tensor travels as binary data
 
 
 class RequestOutput(BaseModel):
@@ -53,7 +54,7 @@ class ResponseOutput(BaseModel):
     shape: list[int]
     datatype: Datatype
     parameters: dict[str, Any] | None = None
-    data: list[Any]
+    data: list[Any] | None = None  # None when the tensor travels as binary data
 
 
 class InferenceResponse(BaseModel):
