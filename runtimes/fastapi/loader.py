@@ -91,7 +91,8 @@ class ModelLoader:
         self.state = LoadState.READY if self.model.ready else LoadState.FAILED
         if self.state is LoadState.FAILED:
             self.error = "load() returned without marking the model ready"
-        log.info("model %s %s in %.2f s", self.model.name, self.state.value, seconds)
+        stages = "".join(f", {k} {v:.3f} s" for k, v in getattr(self.model, "load_timings", {}).items())
+        log.info("model %s %s in %.3f s%s", self.model.name, self.state.value, seconds, stages)
 
     def wait(self, timeout: float | None = None) -> LoadState:
         """Blocks until loading ends (for in-process callers such as benchmarks)."""
