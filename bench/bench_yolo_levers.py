@@ -10,7 +10,8 @@ served before), the rectangular letterbox, onnxruntime threads and graph level, 
 OpenVINO (the shipped IR at its default precision, which is bf16 on AMX CPUs; forced f32; INT8).
 HTTP is the real server (uvicorn, loopback) on the shipped IR, ``MODEL_PATH=model.xml``. For
 each: p50/p90 latency, the ratio to stock, the network's input size, the bytes it adds to an
-image (runtime package + model files), and whether its detections match stock's on bus.jpg and zidane.jpg (same count, same classes, IoU >= 0.85 per box).
+image (runtime package + model files), and whether its detections match stock's on bus.jpg
+and zidane.jpg (same count, same classes, IoU >= 0.85 per box).
 Target: HTTP p50 <= 0.40x stock p50.
 """
 
