@@ -41,7 +41,8 @@ class RequestOutput(BaseModel):
 
 
 class InferenceRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Other fields are ignored, as the spec allows: KServe's client sends "model_name" in the body.
+    model_config = ConfigDict(extra="ignore")
 
     id: str | None = None
     parameters: dict[str, Any] | None = None
@@ -88,6 +89,18 @@ class ServerMetadataResponse(BaseModel):
 
 
 class Status(BaseModel):
-    """What the health routes answer when all is well (errors get ``{"error": ...}``)."""
+    """What /health and /ready answer when all is well (errors get ``{"error": ...}``)."""
 
     status: str
+
+
+class LiveResponse(BaseModel):
+    """V2 live: the body KServe's server sends and its InferenceRESTClient reads (``live``)."""
+
+    live: bool
+
+
+class ReadyResponse(BaseModel):
+    """V2 server or model ready: KServe's body (its client reads ``ready``; Triton's sends none)."""
+
+    ready: bool

@@ -14,7 +14,9 @@ from runtimes.fastapi import dataplane, rest_v2
 from runtimes.fastapi.loader import ModelLoader
 from runtimes.fastapi.protocol import (
     InferenceResponse,
+    LiveResponse,
     ModelMetadataResponse,
+    ReadyResponse,
     ServerMetadataResponse,
     Status,
 )
@@ -104,15 +106,15 @@ async def server_metadata() -> ServerMetadataResponse:
 
 
 @v2.get("/health/live")
-async def v2_live(loader: Loader) -> Status:
+async def v2_live(loader: Loader) -> LiveResponse:
     dataplane.live(loader)
-    return Status(status="live")
+    return LiveResponse(live=True)
 
 
 @v2.get("/health/ready")
-async def v2_ready(loader: Loader) -> Status:
+async def v2_ready(loader: Loader) -> ReadyResponse:
     dataplane.ready(loader)
-    return Status(status="ready")
+    return ReadyResponse(ready=True)
 
 
 @v2.get("/models/{name}")
@@ -123,9 +125,9 @@ async def model_metadata(name: str, loader: Loader, version: str | None = None) 
 
 @v2.get("/models/{name}/ready")
 @v2.get("/models/{name}/versions/{version}/ready")
-async def model_ready(name: str, loader: Loader, version: str | None = None) -> Status:
+async def model_ready(name: str, loader: Loader, version: str | None = None) -> ReadyResponse:
     dataplane.model_ready(loader, name, version)
-    return Status(status="ready")
+    return ReadyResponse(ready=True)
 
 
 @v2.post("/models/{name}/infer", response_model=InferenceResponse, openapi_extra=INFER_SCHEMA)
