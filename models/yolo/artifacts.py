@@ -95,7 +95,7 @@ def export_onnx(pt_path: Path) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def export_openvino(onnx_path: Path, names: dict, imgsz: int) -> Path:
+def save_openvino_ir(onnx_path: Path, names: dict, imgsz: int) -> Path:
     """The ONNX export as OpenVINO IR beside it; names and input size go into the IR's rt_info."""
     import openvino
 
@@ -108,6 +108,22 @@ def export_openvino(onnx_path: Path, names: dict, imgsz: int) -> Path:
     # OpenVINO's choice at load (bf16 on AMX CPUs, else f32).
     openvino.save_model(model, str(xml_path), compress_to_fp16=True)
     return xml_path
+
+
+def export_openvino(onnx_path: Path, names: dict, imgsz: int) -> Path:
+    """``save_openvino_ir`` in a child process: OpenVINO names the nodes it adds from a counter
+    that lives as long as the process, so only a fresh process writes the same model.xml every
+    build (checked: two conversions in one process differ, two processes agree byte for byte)."""
+    code = (
+        "import json, sys; from pathlib import Path; from models.yolo.artifacts import save_openvino_ir; "
+        "save_openvino_ir(Path(sys.argv[1]), json.loads(sys.argv[2]), int(sys.argv[3]))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    command = [sys.executable, "-c", code, str(onnx_path), json.dumps(names), str(imgsz)]
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        raise RuntimeError(f"OpenVINO IR conversion failed:\n{result.stderr[-4000:]}")
+    return onnx_path.with_suffix(".xml")
 
 
 def build(out_dir: Path) -> None:
