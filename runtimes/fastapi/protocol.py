@@ -101,6 +101,12 @@ class LiveResponse(BaseModel):
 
 
 class ReadyResponse(BaseModel):
-    """V2 server or model ready: KServe's body (its client reads ``ready``; Triton's sends none)."""
+    """V2 server ready: KServe's body (its client reads ``ready``; Triton's sends none)."""
 
     ready: bool
+
+
+class ModelReadyResponse(ReadyResponse):
+    """V2 model ready: KServe's ``ModelReadyResponse`` names the model too."""
+
+    name: str

@@ -16,6 +16,7 @@ from runtimes.fastapi.protocol import (
     InferenceResponse,
     LiveResponse,
     ModelMetadataResponse,
+    ModelReadyResponse,
     ReadyResponse,
     ServerMetadataResponse,
     Status,
@@ -125,9 +126,9 @@ async def model_metadata(name: str, loader: Loader, version: str | None = None) 
 
 @v2.get("/models/{name}/ready")
 @v2.get("/models/{name}/versions/{version}/ready")
-async def model_ready(name: str, loader: Loader, version: str | None = None) -> ReadyResponse:
+async def model_ready(name: str, loader: Loader, version: str | None = None) -> ModelReadyResponse:
     dataplane.model_ready(loader, name, version)
-    return ReadyResponse(ready=True)
+    return ModelReadyResponse(name=name, ready=True)
 
 
 @v2.post("/models/{name}/infer", response_model=InferenceResponse, openapi_extra=INFER_SCHEMA)
