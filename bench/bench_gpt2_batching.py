@@ -10,9 +10,10 @@ One run, three measurements, all greedy generation of the same prompts over HTTP
 3. concurrency 8 against the real config: the dynamic batcher merges the queued requests and
    model.py generates them in one ``generate()``.
 
-It prints requests/s and rows per execute() for each, and the ratios; the target is 3 / 1 >= 2x. Numbers are
-from this machine in this run; nothing is asserted. Weights come from the cached
-``//models/gpt2:weights`` artifact (built on first use).
+It prints requests/s and rows per execute() for each, and the ratios; the target is 3 / 1 >= 4x
+with >= 7 rows per execute() (Triton's docs report 3.7x on their example). Numbers are from this
+machine in this run; nothing is asserted. Weights come from the cached ``//models/gpt2:weights``
+artifact (built on first use).
 """
 
 from __future__ import annotations
@@ -144,7 +145,10 @@ def main() -> int:
         print(f"{name:44} {seconds:8.2f} {args.requests / seconds:8.1f} {rows_per_execute:13.2f}")
     sequential, unbatched_seconds, batched_seconds = (row[1] for row in rows)
     speedup = sequential / batched_seconds
-    print(f"dynamic batching, concurrency {CONCURRENCY} vs sequential: {speedup:.2f}x (target >= 2x)")
+    print(
+        f"dynamic batching, concurrency {CONCURRENCY} vs sequential: {speedup:.2f}x with "
+        f"{batched['batch_size']:.2f} rows per execute (target >= 4x with >= 7 rows)"
+    )
     print(f"dynamic batching vs the same concurrency without it: {unbatched_seconds / batched_seconds:.2f}x")
     return 0
 

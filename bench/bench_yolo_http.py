@@ -1,4 +1,4 @@
-"""HTTP /predict vs in-process predict for yolo (ONNX), on the same image, in one run.
+"""HTTP /predict vs in-process predict for yolo (the served OpenVINO IR), on the same image, in one run.
 
     .venvs/dev/bin/python bench/bench_yolo_http.py [--rounds 6 --per-round 10 --image PATH]
 
@@ -9,7 +9,7 @@ p50/p99 and throughput at concurrency 1 and 4, and the ratios HTTP / in-process
 (target: HTTP p50 within 1.10x of in-process at concurrency 1).
 
 ``--backends`` also compares the two backends in-process (ONNX on onnxruntime vs the .pt on
-ultralytics/torch), the measurement behind serving ONNX in the CPU image.
+ultralytics/torch). bench_yolo_levers.py compares every backend and lever against stock ultralytics.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def main() -> int:
 
     image = args.image.read_bytes() if args.image else ultralytics_asset("bus.jpg")
     weights = build_artifacts("//models/yolo:weights")
-    model_path = weights / "model.onnx"
+    model_path = weights / "model.xml"
     handler = YOLOModelHandler(model_path, name="yolo")
     handler.load()
     settings = {

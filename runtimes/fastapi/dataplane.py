@@ -1,28 +1,27 @@
-"""What the server does, independent of HTTP: health, metadata, /predict and V2 inference.
+"""What the server does, independent of the wire: health, metadata, /predict and V2 inference.
 
-Routers call these with the ``ModelLoader``; everything here raises ``runtimes.fastapi.errors``
-exceptions, which ``app.py`` maps to status codes. No web framework is imported here.
+REST routers and the gRPC service call these with the ``ModelLoader``; everything here raises
+``runtimes.fastapi.errors`` exceptions, which ``app.py`` maps to HTTP status codes and
+``grpc_v2.py`` to gRPC ones. No web framework is imported here.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
+
+import numpy as np
 
 from runtimes.fastapi import metrics
 from runtimes.fastapi.errors import InvalidInput, ModelNotFound, NotImplementedByModel, ServerUnhealthy
 from runtimes.fastapi.loader import LoadState, ModelLoader
 from runtimes.fastapi.model import Model
-from runtimes.fastapi.protocol import (
-    InferenceRequest,
-    InferenceResponse,
-    ModelMetadataResponse,
-    ServerMetadataResponse,
-    TensorMetadata,
-)
-from runtimes.fastapi.tensors import decode_inputs, encode_output
+from runtimes.fastapi.protocol import ModelMetadataResponse, ServerMetadataResponse, TensorMetadata
 
 SERVER_NAME = "runtimes.fastapi"
 SERVER_VERSION = "1"
+# Triton's name for the REST binary tensor extension, which tritonclient and KServe's client use.
+EXTENSIONS = ("binary_tensor_data",)
 
 
 def live(loader: ModelLoader) -> None:
@@ -41,17 +40,18 @@ def find_model(loader: ModelLoader, name: str) -> Model:
     return loader.model
 
 
-def model_ready(loader: ModelLoader, name: str) -> None:
-    find_model(loader, name)
+def model_ready(loader: ModelLoader, name: str, version: str | None = None) -> None:
+    check_version(find_model(loader, name), version)
     loader.require_ready()
 
 
 def server_metadata() -> ServerMetadataResponse:
-    return ServerMetadataResponse(name=SERVER_NAME, version=SERVER_VERSION, extensions=[])
+    return ServerMetadataResponse(name=SERVER_NAME, version=SERVER_VERSION, extensions=list(EXTENSIONS))
 
 
-def model_metadata(loader: ModelLoader, name: str) -> ModelMetadataResponse:
+def model_metadata(loader: ModelLoader, name: str, version: str | None = None) -> ModelMetadataResponse:
     model = find_model(loader, name)
+    check_version(model, version)
 
     def describe(specs):
         return [TensorMetadata(name=s.name, datatype=s.datatype, shape=list(s.shape)) for s in specs]
@@ -78,21 +78,53 @@ async def predict(loader: ModelLoader, payload: Any) -> Any:
     return response
 
 
-async def infer(loader: ModelLoader, name: str, request: InferenceRequest) -> InferenceResponse:
+def check_version(model: Model, version: str | None) -> None:
+    """A versioned route or request names the one version served here, or none at all."""
+    if version and version != model.version:
+        raise ModelNotFound(model.name, f"version {version!r} is not served here (only {model.version!r})")
+
+
+def infer_model(loader: ModelLoader, name: str, version: str | None) -> Model:
+    """The model an infer request may run on: found, of that version, ready and speaking V2."""
     model = find_model(loader, name)
+    check_version(model, version)
     loader.require_ready()
     if not model.speaks_v2:
         raise NotImplementedByModel(f"model {model.name!r} does not implement V2 tensor inference")
+    return model
+
+
+def output_names(model: Model, requested: list[str]) -> list[str]:
+    """The outputs to answer: those requested (checked), or all the model declares."""
     declared = [spec.name for spec in model.outputs]
-    wanted = [o.name for o in request.outputs] if request.outputs else declared
-    unknown = sorted(set(wanted) - set(declared))
+    unknown = sorted(set(requested) - set(declared))
     if unknown:
         raise InvalidInput(f"unknown output(s) {unknown}; the model returns {declared}")
-    arrays = decode_inputs(request.inputs, model.inputs)
+    return requested or declared
+
+
+def _selected(model: Model, outputs: dict[str, np.ndarray], wanted: list[str]) -> dict[str, np.ndarray]:
+    missing = [name for name in wanted if name not in outputs]
+    if missing:
+        raise TypeError(f"model {model.name!r} returned no {missing}")
+    return {name: outputs[name] for name in wanted}
+
+
+async def infer(
+    loader: ModelLoader, model: Model, arrays: dict[str, np.ndarray], wanted: list[str]
+) -> dict[str, np.ndarray]:
+    """V2 inference on already-checked input arrays; the ``wanted`` outputs, in that order."""
+    start = time.perf_counter()
     outputs = await loader.run(model.infer_tensors, arrays)
-    return InferenceResponse(
-        model_name=model.name,
-        model_version=model.version,
-        id=request.id,
-        outputs=[encode_output(name, outputs[name]) for name in wanted],
-    )
+    metrics.INFERENCE_SECONDS.labels(model.name, "infer").observe(time.perf_counter() - start)
+    return _selected(model, outputs, wanted)
+
+
+def infer_blocking(
+    loader: ModelLoader, model: Model, arrays: dict[str, np.ndarray], wanted: list[str]
+) -> dict[str, np.ndarray]:
+    """``infer`` for callers on their own threads (the gRPC server), on the same inference pool."""
+    start = time.perf_counter()
+    outputs = loader.run_blocking(model.infer_tensors, arrays)
+    metrics.INFERENCE_SECONDS.labels(model.name, "infer").observe(time.perf_counter() - start)
+    return _selected(model, outputs, wanted)

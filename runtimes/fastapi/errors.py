@@ -32,8 +32,8 @@ class UnsupportedMediaType(ServerError):
 
 
 class ModelNotFound(ServerError):
-    def __init__(self, name: str):
-        super().__init__(f"model {name!r} is not served here")
+    def __init__(self, name: str, detail: str = "is not served here"):
+        super().__init__(f"model {name!r} {detail}")
 
 
 class ModelNotReady(ServerError):

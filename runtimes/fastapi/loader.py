@@ -91,7 +91,8 @@ class ModelLoader:
         self.state = LoadState.READY if self.model.ready else LoadState.FAILED
         if self.state is LoadState.FAILED:
             self.error = "load() returned without marking the model ready"
-        log.info("model %s %s in %.2f s", self.model.name, self.state.value, seconds)
+        stages = "".join(f", {k} {v:.3f} s" for k, v in getattr(self.model, "load_timings", {}).items())
+        log.info("model %s %s in %.3f s%s", self.model.name, self.state.value, seconds, stages)
 
     def wait(self, timeout: float | None = None) -> LoadState:
         """Blocks until loading ends (for in-process callers such as benchmarks)."""
@@ -117,6 +118,16 @@ class ModelLoader:
             return fn(*args)
 
         return await asyncio.get_running_loop().run_in_executor(self._executor, timed)
+
+    def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        """``run`` for a caller on its own thread: the same bounded pool, waited for here."""
+        queued = time.perf_counter()
+
+        def timed() -> T:
+            metrics.INFERENCE_QUEUE_SECONDS.labels(self.model.name).observe(time.perf_counter() - queued)
+            return fn(*args)
+
+        return self._executor.submit(timed).result()
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)

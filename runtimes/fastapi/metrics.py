@@ -31,7 +31,7 @@ MODEL_READY = Gauge(
 )
 INFERENCE_SECONDS = Histogram(
     "model_server_inference_duration_seconds",
-    "Time in each stage of the model's pipeline (preprocess, predict, postprocess)",
+    "Time in each stage of the model's pipeline (preprocess, predict, postprocess; infer for V2)",
     ["model", "stage"],
     buckets=_SECONDS,
 )

@@ -1,6 +1,7 @@
 """pydantic v2 models of the V2 Open Inference Protocol (the REST half KServe and Triton speak).
 
-Only the JSON tensor form: ``data`` holds the tensor's elements, row-major, flat or nested.
+A tensor's elements are in ``data`` (row-major, flat or nested) or, with the binary tensor
+extension, after the JSON in the body (``parameters.binary_data_size`` bytes each; rest_v2.py).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class RequestInput(BaseModel):
     shape: list[int] = Field(description="dimension sizes, each >= 0")
     datatype: Datatype
     parameters: dict[str, Any] | None = None
-    data: list[Any]
+    data: list[Any] | None = None  # None when the tensor travels as binary data
 
 
 class RequestOutput(BaseModel):
@@ -40,7 +41,8 @@ class RequestOutput(BaseModel):
 
 
 class InferenceRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Other fields are ignored, as the spec allows: KServe's client sends "model_name" in the body.
+    model_config = ConfigDict(extra="ignore")
 
     id: str | None = None
     parameters: dict[str, Any] | None = None
@@ -53,7 +55,7 @@ class ResponseOutput(BaseModel):
     shape: list[int]
     datatype: Datatype
     parameters: dict[str, Any] | None = None
-    data: list[Any]
+    data: list[Any] | None = None  # None when the tensor travels as binary data
 
 
 class InferenceResponse(BaseModel):
@@ -87,6 +89,24 @@ class ServerMetadataResponse(BaseModel):
 
 
 class Status(BaseModel):
-    """What the health routes answer when all is well (errors get ``{"error": ...}``)."""
+    """What /health and /ready answer when all is well (errors get ``{"error": ...}``)."""
 
     status: str
+
+
+class LiveResponse(BaseModel):
+    """V2 live: the body KServe's server sends and its InferenceRESTClient reads (``live``)."""
+
+    live: bool
+
+
+class ReadyResponse(BaseModel):
+    """V2 server ready: KServe's body (its client reads ``ready``; Triton's sends none)."""
+
+    ready: bool
+
+
+class ModelReadyResponse(ReadyResponse):
+    """V2 model ready: KServe's ``ModelReadyResponse`` names the model too."""
+
+    name: str

@@ -10,12 +10,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from runtimes.fastapi import dataplane
+from runtimes.fastapi import dataplane, rest_v2
 from runtimes.fastapi.loader import ModelLoader
 from runtimes.fastapi.protocol import (
-    InferenceRequest,
     InferenceResponse,
+    LiveResponse,
     ModelMetadataResponse,
+    ModelReadyResponse,
+    ReadyResponse,
     ServerMetadataResponse,
     Status,
 )
@@ -35,6 +37,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         413: "body or image over the limit",
         415: "not an image / wrong content type",
         422: "malformed request",
+        501: "the model does not implement this",
         503: "model not ready",
     }.items()
 }
@@ -52,6 +55,16 @@ UPLOAD_SCHEMA = {
             },
             "image/*": {"schema": {"type": "string", "format": "binary"}},
         },
+    }
+}
+
+# V2 infer reads its body itself (rest_v2.py): documented here as the protocol's JSON object.
+INFER_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "description": "a V2 inference request; with the binary tensor extension, that JSON "
+        "(Inference-Header-Content-Length bytes) followed by the binary inputs",
+        "content": {"application/json": {"schema": {"type": "object", "required": ["inputs"]}}},
     }
 }
 
@@ -88,33 +101,51 @@ v2 = APIRouter(prefix="/v2", responses=ERROR_RESPONSES)
 
 
 @v2.get("")
+@v2.get("/", include_in_schema=False)  # the spec's spelling; clients use both
 async def server_metadata() -> ServerMetadataResponse:
     return dataplane.server_metadata()
 
 
 @v2.get("/health/live")
-async def v2_live(loader: Loader) -> Status:
+async def v2_live(loader: Loader) -> LiveResponse:
     dataplane.live(loader)
-    return Status(status="live")
+    return LiveResponse(live=True)
 
 
 @v2.get("/health/ready")
-async def v2_ready(loader: Loader) -> Status:
+async def v2_ready(loader: Loader) -> ReadyResponse:
     dataplane.ready(loader)
-    return Status(status="ready")
+    return ReadyResponse(ready=True)
 
 
 @v2.get("/models/{name}")
-async def model_metadata(name: str, loader: Loader) -> ModelMetadataResponse:
-    return dataplane.model_metadata(loader, name)
+@v2.get("/models/{name}/versions/{version}")
+async def model_metadata(name: str, loader: Loader, version: str | None = None) -> ModelMetadataResponse:
+    return dataplane.model_metadata(loader, name, version)
 
 
 @v2.get("/models/{name}/ready")
-async def model_ready(name: str, loader: Loader) -> Status:
-    dataplane.model_ready(loader, name)
-    return Status(status="ready")
+@v2.get("/models/{name}/versions/{version}/ready")
+async def model_ready(name: str, loader: Loader, version: str | None = None) -> ModelReadyResponse:
+    dataplane.model_ready(loader, name, version)
+    return ModelReadyResponse(name=name, ready=True)
 
 
-@v2.post("/models/{name}/infer")
-async def infer(name: str, body: InferenceRequest, loader: Loader) -> InferenceResponse:
-    return await dataplane.infer(loader, name, body)
+@v2.post("/models/{name}/infer", response_model=InferenceResponse, openapi_extra=INFER_SCHEMA)
+@v2.post(
+    "/models/{name}/versions/{version}/infer", response_model=InferenceResponse, openapi_extra=INFER_SCHEMA
+)
+async def infer(name: str, request: Request, loader: Loader, version: str | None = None) -> Response:
+    """V2 inference; the body is read here, whatever its Content-Type (see rest_v2.py)."""
+    model = dataplane.infer_model(loader, name, version)
+    body = rest_v2.decompress(
+        await request.body(),
+        request.headers.get("content-encoding"),
+        request.app.state.settings.server_max_upload_bytes,
+    )
+    parsed, binary = rest_v2.parse_request(body, request.headers)
+    arrays = rest_v2.decode_inputs(parsed, binary, model.inputs)
+    wanted = dataplane.output_names(model, [o.name for o in parsed.outputs or ()])
+    outputs = await dataplane.infer(loader, model, arrays, wanted)
+    content, headers = rest_v2.encode_response(parsed, model.name, model.version, outputs)
+    return Response(content, headers=headers)

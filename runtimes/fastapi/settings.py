@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     server_host: str = "0.0.0.0"
     server_port: int = Field(default=8000, ge=0, le=65535)
     # 20 MiB: a 12 MP JPEG is 3 to 8 MB; anything bigger is refused while it is still being received.
+    # The Open Inference Protocol's gRPC service (grpc_v2.py); 0 turns it off. 8001 as in Triton.
+    server_grpc_port: int = Field(default=8001, ge=0, le=65535)
     server_max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     # 40 MP: above any phone camera, far below what a decompression bomb asks for.
     server_max_image_pixels: int = Field(default=40_000_000, gt=0)

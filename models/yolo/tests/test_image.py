@@ -59,25 +59,27 @@ def test_yolo_config_matches_the_runtime_contract(yolo):
     config = read_manifest(yolo.layout_dir)[2]["config"]
     assert config["User"] == "65532:65532"
     assert config["Entrypoint"] == ["python3", "-m", "runtimes.fastapi"]
-    assert config["ExposedPorts"] == {"8000/tcp": {}}
+    assert config["ExposedPorts"] == {"8000/tcp": {}, "8001/tcp": {}}  # HTTP and V2 gRPC
     env = dict(item.split("=", 1) for item in config["Env"])
     assert env["MODEL_NAME"] == "yolo"
     assert env["MODEL_HANDLER"] == "models.yolo.handler:YOLOModelHandler"
-    assert env["MODEL_PATH"] == "/models/yolo/model.onnx"
-    assert env["SERVER_PORT"] == "8000"
+    assert env["MODEL_PATH"] == "/models/yolo/model.xml"
+    assert env["SERVER_PORT"] == "8000" and env["SERVER_GRPC_PORT"] == "8001"
     assert config["Labels"]["org.opencontainers.image.version"] == "1"
     kinds = [what.split()[0] for what, _ in yolo.layers]
     # The fastapi runtime's image (base, interpreter, its lock, the server) and then the model's own.
     assert kinds == ["debian", "debian", "pip", "app:", "artifacts", "app:"]
 
 
-def test_yolo_carries_onnx_not_torch(yolo_rootfs):
-    assert (yolo_rootfs / "models/yolo/model.onnx").is_file()
+def test_yolo_carries_openvino_not_torch(yolo_rootfs):
+    assert (yolo_rootfs / "models/yolo/model.xml").is_file()
+    assert (yolo_rootfs / "models/yolo/model.bin").is_file()
     assert (yolo_rootfs / "models/yolo/metadata.json").is_file()
     assert not (yolo_rootfs / "models/yolo/model.pt").exists()
+    assert not (yolo_rootfs / "models/yolo/model.onnx").exists()
     site = yolo_rootfs / "usr/local/lib/python3.11/dist-packages"
-    assert (site / "onnxruntime").is_dir() and (site / "fastapi").is_dir()
-    for heavy in ("torch", "torchvision", "ultralytics", "cv2", "nvidia"):
+    assert (site / "openvino").is_dir() and (site / "fastapi").is_dir() and (site / "grpc").is_dir()
+    for heavy in ("torch", "torchvision", "ultralytics", "cv2", "nvidia", "onnxruntime"):
         assert not (site / heavy).exists(), heavy
     app = yolo_rootfs / "app"
     assert (app / "runtimes/fastapi/__main__.py").is_file()
@@ -95,7 +97,9 @@ def test_yolo_container_serves_a_real_image(yolo, tmp_path_factory, podman_stora
     try:
         pushed = push_image(YOLO, state.address)
         port = free_port()
-        options = ("--env", f"SERVER_PORT={port}", "--env", "SERVER_HOST=127.0.0.1")
+        # Host networking here: the image's gRPC port (8001) would be shared with the machine.
+        options = ("--env", f"SERVER_PORT={port}", "--env", f"SERVER_GRPC_PORT={free_port()}")
+        options += ("--env", "SERVER_HOST=127.0.0.1")
         server = podman_run(podman_storage, pushed.reference, options=options, detach=True)
         try:
             deadline = time.monotonic() + 90

@@ -30,6 +30,12 @@ class ServerProcess:
     process: subprocess.Popen
     port: int
     log_path: Path
+    grpc_port: int = 0
+
+    @property
+    def grpc_target(self) -> str:
+        """``host:port`` of the gRPC service, as tritonclient.grpc takes it."""
+        return f"127.0.0.1:{self.grpc_port}"
 
     @property
     def base_url(self) -> str:
@@ -73,9 +79,11 @@ class ServerProcess:
 can_run_container_like = can_run_as_nonroot
 
 
-def server_environment(settings: dict[str, str], port: int) -> dict[str, str]:
+def server_environment(settings: dict[str, str], port: int, grpc_port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(SERVER_VARIABLES)}
-    env.update({"SERVER_HOST": "127.0.0.1", "SERVER_PORT": str(port), **settings})
+    env.update(
+        {"SERVER_HOST": "127.0.0.1", "SERVER_PORT": str(port), "SERVER_GRPC_PORT": str(grpc_port), **settings}
+    )
     return env
 
 
@@ -91,7 +99,7 @@ def running_server(
 
     ``container_like``: as uid 65532 on a read-only root with only /tmp writable (needs root).
     """
-    port = free_port()
+    port, grpc_port = free_port(), free_port()
     log_path = log_dir / f"server-{port}.log"
     command = [sys.executable, "-m", "runtimes.fastapi"]
     if container_like:
@@ -100,11 +108,11 @@ def running_server(
         process = subprocess.Popen(
             command,
             cwd=REPO_ROOT,
-            env=server_environment(settings, port),
+            env=server_environment(settings, port, grpc_port),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    server = ServerProcess(process, port, log_path)
+    server = ServerProcess(process, port, log_path, int(settings.get("SERVER_GRPC_PORT", grpc_port)))
     try:
         if wait_for:
             server.wait_until(wait_for)

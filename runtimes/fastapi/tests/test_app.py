@@ -21,7 +21,9 @@ from tools.paths import REPO_ROOT
 
 @pytest.fixture(scope="module")
 def client():
-    settings = Settings(model_name="plain", model_handler="runtimes.fastapi.tests.toy_models:NoV2")
+    settings = Settings(
+        model_name="plain", model_handler="runtimes.fastapi.tests.toy_models:NoV2", server_grpc_port=0
+    )
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         # NoV2 has no weights: load() returns at once, but in the background thread.
         for _ in range(200):

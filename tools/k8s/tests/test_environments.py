@@ -24,7 +24,7 @@ LOCAL = REPO_ROOT / "platform" / "environments" / "local.yaml"
 def test_the_three_environments_load():
     assert known_environments() == ["local", "prod", "staging"]
     local, staging, prod = (load_environment(name) for name in ("local", "staging", "prod"))
-    assert local.cluster.kind == "podman" and local.models["yolo"].hostPorts == {"http": 18000}
+    assert local.cluster.kind == "podman" and local.models["yolo"].hostPorts == {"http": 18000, "grpc": 18001}
     assert staging.cluster.kind == "kubernetes" and staging.cluster.context == "creativeflow-staging"
     assert {e.namespace for e in (local, staging, prod)} == {"creativeflow-ai-serving"}
     assert staging.gpu_resource("gpt2") == "nvidia.com/gpu" and staging.gpu_resource("yolo") is None
@@ -148,8 +148,8 @@ BAD_DATA = [
     (
         "host port of no port",
         LOCAL,
-        {"models.yolo.hostPorts": {"grpc": 18009}},
-        "models.yolo.hostPorts.grpc",
+        {"models.yolo.hostPorts": {"metrics": 18009}},
+        "models.yolo.hostPorts.metrics",
         "no port",
     ),
     (

@@ -103,7 +103,9 @@ def test_probes_are_right_for_each_runtime(rendered):
 def test_fastapi_settings_agree_with_the_declared_port(rendered):
     container = pod_spec(rendered["yolo", "local"])["containers"][0]
     env = {e["name"]: e["value"] for e in container["env"]}
-    assert env["SERVER_PORT"] == str(container["ports"][0]["containerPort"]) == "8000"
+    ports = {p["name"]: str(p["containerPort"]) for p in container["ports"]}
+    assert env["SERVER_PORT"] == ports["http"] == "8000"
+    assert env["SERVER_GRPC_PORT"] == ports["grpc"] == "8001"
     assert env["MODEL_NAME"] == "yolo" and env["MODEL_HANDLER"] == "models.yolo.handler:YOLOModelHandler"
 
 
@@ -113,11 +115,14 @@ def test_service_ports(rendered):
         assert all(p["protocol"] == "TCP" for p in service["spec"]["ports"])
         return {p["port"]: p["targetPort"] for p in service["spec"]["ports"]}
 
-    assert ports("yolo") == {80: "http"}
+    assert ports("yolo") == {80: "http", 8001: "grpc"}
     assert ports("resnet50") == {8500: "grpc", 8501: "http"}
     assert ports("gpt2") == {8000: "http", 8001: "grpc", 8002: "metrics"}
     yolo = pod_spec(rendered["yolo", "staging"])["containers"][0]
-    assert yolo["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
+    assert yolo["ports"] == [
+        {"name": "http", "containerPort": 8000, "protocol": "TCP"},
+        {"name": "grpc", "containerPort": 8001, "protocol": "TCP"},
+    ]
 
 
 def test_gpu_limits_follow_the_environment_and_the_mig_toggle(rendered):
