@@ -35,7 +35,8 @@ def test_only_the_deployment_plays_with_one_replica_on_loopback(target):
     (container,) = spec["template"]["spec"]["containers"]
     assert container["image"].endswith(f"/models/yolo/image@{DIGEST}")
     assert container["ports"] == [
-        {"name": "http", "containerPort": 8000, "protocol": "TCP", "hostPort": 18000, "hostIP": "127.0.0.1"}
+        {"name": "http", "containerPort": 8000, "protocol": "TCP", "hostPort": 18000, "hostIP": "127.0.0.1"},
+        {"name": "grpc", "containerPort": 8001, "protocol": "TCP", "hostPort": 18001, "hostIP": "127.0.0.1"},
     ]
     assert "livenessProbe" not in container and "startupProbe" not in container  # no systemd timers here
     assert readiness_url([deployment]) == "http://127.0.0.1:18000/ready"
@@ -58,11 +59,11 @@ def test_config_maps_become_read_only_files_named_by_their_content(target):
 def test_a_host_port_naming_no_container_port_is_refused(target):
     release = Deploy.load("yolo", "local", {"//models/yolo:image": DIGEST}).release()
     env = target.env
-    yolo = env.models["yolo"].model_copy(update={"hostPorts": {"grpc": 18001}})
+    yolo = env.models["yolo"].model_copy(update={"hostPorts": {"admin": 18001}})
     wrong = PodmanTarget(
         env.model_copy(update={"models": {**env.models, "yolo": yolo}}), state_dir=target.state_dir
     )
-    with pytest.raises(UserError, match=r"hostPorts name no container port: \['grpc'\]"):
+    with pytest.raises(UserError, match=r"hostPorts name no container port: \['admin'\]"):
         wrong.playable(release)
 
 
