@@ -15,7 +15,6 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +22,12 @@ from pathlib import Path
 import httpx
 import yaml
 
+from tools import daemons
 from tools.errors import UserError
 from tools.k8s.render.exposure import service_monitor
 from tools.k8s.render.inputs import RenderInputs, load_inputs
 from tools.k8s.schema.environments import environments_dir, load_environment
 from tools.observability.objects import rule_groups
-from tools.oci.registry import _alive, _port_in_use
 from tools.paths import REPO_ROOT, build_dir
 
 DEFAULT_PORT = 9090  # Prometheus' own default; `local` pods use 18000-18600, the registry 5000
@@ -150,13 +149,23 @@ def _ready(port: int) -> bool:
         return False
 
 
+def _is_our_prometheus(pid: int, directory: Path) -> bool:
+    """A pid file outlives its process and the kernel reuses the number: only a prometheus started
+    with this directory's config counts as ours (and is the only one ``stop`` signals)."""
+    command = daemons.argv(pid)
+    config = f"--config.file={(directory / 'prometheus.yml').resolve()}"
+    return bool(command) and Path(command[0]).name == "prometheus" and config in command
+
+
 def status(env: str = "local", directory: Path | None = None) -> PrometheusState | None:
     try:
         data = json.loads(((directory or state_dir(env)) / "prometheus.json").read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
     state = PrometheusState(pid=int(data["pid"]), port=int(data["port"]))
-    return state if _alive(state.pid) and _ready(state.port) else None
+    if not (daemons.alive(state.pid) and _is_our_prometheus(state.pid, directory or state_dir(env))):
+        return None
+    return state if _ready(state.port) else None
 
 
 def start(
@@ -178,35 +187,24 @@ def start(
             raise UserError(f"the local Prometheus already runs on port {running.port}; stop it first")
         signal_reload(running.pid)
         return running
-    if _port_in_use(port):
+    if daemons.port_in_use(port):
         raise UserError(f"port {port} on 127.0.0.1 is taken by another process; pick one with --port")
-    log_path = directory / "prometheus.log"
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            [
-                _binary("prometheus"),
-                f"--config.file={config}",
-                f"--storage.tsdb.path={directory / 'data'}",
-                "--storage.tsdb.retention.time=2d",
-                f"--web.listen-address=127.0.0.1:{port}",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # outlives this command, like the registry
-        )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
-            raise UserError(f"prometheus exited with {process.returncode}: {tail[0]}", file=log_path)
-        if _ready(port):
-            state = PrometheusState(pid=process.pid, port=port)
-            (directory / "prometheus.json").write_text(json.dumps({"pid": state.pid, "port": port}) + "\n")
-            return state
-        time.sleep(0.2)
-    process.terminate()
-    raise UserError(f"prometheus did not get ready on 127.0.0.1:{port} within {timeout:.0f} s", file=log_path)
+    pid = daemons.start(
+        [
+            _binary("prometheus"),
+            f"--config.file={config.resolve()}",  # absolute: status() recognises it by this
+            f"--storage.tsdb.path={directory / 'data'}",
+            "--storage.tsdb.retention.time=2d",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        directory / "prometheus.log",
+        lambda: _ready(port),
+        name=f"prometheus on 127.0.0.1:{port}",
+        timeout=timeout,
+        poll=0.2,
+    )
+    (directory / "prometheus.json").write_text(json.dumps({"pid": pid, "port": port}) + "\n")
+    return PrometheusState(pid=pid, port=port)
 
 
 def signal_reload(pid: int) -> None:
@@ -219,10 +217,7 @@ def stop(env: str = "local", directory: Path | None = None, timeout: float = 30.
     running = status(env, directory)
     if running is None:
         return False
-    os.kill(running.pid, signal.SIGTERM)  # Prometheus flushes its head block and exits
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _alive(running.pid):
-        time.sleep(0.1)
+    daemons.stop(running.pid, timeout)  # on TERM Prometheus flushes its head block and exits
     (directory / "prometheus.json").unlink(missing_ok=True)
     return True
 

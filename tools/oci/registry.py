@@ -13,20 +13,15 @@ same runner: ``tls`` and ``auth`` are distribution's own config sections.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import httpx
 import yaml
 
+from tools import daemons
 from tools.errors import UserError
 from tools.paths import build_dir
 
@@ -68,40 +63,14 @@ def _state_file(state_dir: Path) -> Path:
     return state_dir / "registry.json"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child still "exists": look at its state.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
-
-
 def _is_our_registry(pid: int, state_dir: Path) -> bool:
     """True when ``pid`` runs ``docker-registry serve <state_dir>/config.yml``: a pid file outlives
     its process, and the kernel hands the number to whatever starts next."""
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    config = str((state_dir / "config.yml").resolve()).encode()
+    command = daemons.argv(pid)
+    config = str((state_dir / "config.yml").resolve())
     return (
-        len(argv) >= 3
-        and Path(argv[0].decode()).name == "docker-registry"
-        and argv[1:3] == [b"serve", config]
+        len(command) >= 3 and Path(command[0]).name == "docker-registry" and command[1:3] == ["serve", config]
     )
-
-
-def _command_line(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-    except OSError:
-        return "unknown"
 
 
 def _answers_v2(port: int, tls: bool = False) -> bool:
@@ -117,16 +86,6 @@ def _answers_v2(port: int, tls: bool = False) -> bool:
     )
 
 
-def _port_in_use(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-    return False
-
-
 def status(state_dir: Path | None = None) -> RegistryState | None:
     """The running registry this repo started, or None."""
     state_file = _state_file(state_dir or default_state_dir())
@@ -136,7 +95,11 @@ def status(state_dir: Path | None = None) -> RegistryState | None:
         return None
     state = RegistryState(pid=int(data["pid"]), port=int(data["port"]), tls=bool(data.get("tls")))
     state_dir = state_file.parent
-    if _alive(state.pid) and _is_our_registry(state.pid, state_dir) and _answers_v2(state.port, state.tls):
+    if (
+        daemons.alive(state.pid)
+        and _is_our_registry(state.pid, state_dir)
+        and _answers_v2(state.port, state.tls)
+    ):
         return state
     return None
 
@@ -159,7 +122,7 @@ def start(
         return running
     if not 0 < port < 65536:
         raise UserError(f"port {port} is not a TCP port")
-    if _port_in_use(port):
+    if daemons.port_in_use(port):
         raise UserError(f"port {port} on 127.0.0.1 is taken by another process; pick one with --port")
     binary = shutil.which("docker-registry")
     if binary is None:
@@ -169,28 +132,16 @@ def start(
     config = state_dir / "config.yml"
     config.write_text(_config(storage, port, tls, auth))
     log_path = state_dir / "registry.log"
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            [binary, "serve", str(config)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # outlives this command, like a daemon
-        )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
-            raise UserError(f"docker-registry exited with {process.returncode}: {tail[0]}", file=log_path)
-        if _answers_v2(port, tls is not None):
-            state = RegistryState(pid=process.pid, port=port, tls=tls is not None)
-            _state_file(state_dir).write_text(json.dumps(asdict(state)) + "\n")
-            return state
-        time.sleep(0.1)
-    process.terminate()
-    raise UserError(
-        f"docker-registry did not answer on 127.0.0.1:{port} within {timeout:.0f} s", file=log_path
+    pid = daemons.start(
+        [binary, "serve", str(config)],
+        log_path,
+        lambda: _answers_v2(port, tls is not None),
+        name=f"docker-registry on 127.0.0.1:{port}",
+        timeout=timeout,
     )
+    state = RegistryState(pid=pid, port=port, tls=tls is not None)
+    _state_file(state_dir).write_text(json.dumps(asdict(state)) + "\n")
+    return state
 
 
 def stop(state_dir: Path | None = None, timeout: float = 10.0) -> bool:
@@ -202,22 +153,12 @@ def stop(state_dir: Path | None = None, timeout: float = 10.0) -> bool:
         pid = int(json.loads(state_file.read_text())["pid"])
     except (FileNotFoundError, json.JSONDecodeError, KeyError):
         return False
-    if _alive(pid) and not _is_our_registry(pid, state_dir):
+    if daemons.alive(pid) and not _is_our_registry(pid, state_dir):
         raise UserError(
-            f"pid {pid} is not the registry started here (it runs: {_command_line(pid)[:120]}); "
+            f"pid {pid} is not the registry started here (it runs: {daemons.command_line(pid)[:120]}); "
             "not stopping it (the registry recorded here is gone; delete this file)",
             file=state_file,
         )
-    stopped = False
-    if _alive(pid):
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if _alive(pid):
-            os.kill(pid, signal.SIGKILL)
-        stopped = True
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)  # reap it when we are its parent (tests)
+    stopped = daemons.stop(pid, timeout)
     state_file.unlink(missing_ok=True)
     return stopped

@@ -3,7 +3,9 @@ started once (idempotent), found by status, stopped; bad input is one line and e
 
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
 
 import yaml
 
@@ -61,3 +63,24 @@ def test_a_taken_port_is_one_line(tmp_path):
         proc.stderr.strip()
         == f"error: port {port} on 127.0.0.1 is taken by another process; pick one with --port"
     )
+
+
+def test_a_pid_file_naming_another_process_is_not_prometheus(tmp_path):
+    """The recorded Prometheus died and the kernel gave its pid to something else, while a
+    Prometheus still answers on the port: status must not take that process for ours and stop
+    must not signal it."""
+    env, port = {"CF_BUILD_DIR": str(tmp_path)}, free_port()
+    state_file = tmp_path / "prometheus" / "local" / "prometheus.json"
+    assert servectl("prometheus", "start", "--port", str(port), env=env).returncode == 0
+    real = json.loads(state_file.read_text())
+    bystander = subprocess.Popen(["sleep", "300"])
+    try:
+        state_file.write_text(json.dumps({"pid": bystander.pid, "port": port}))
+        assert servectl("prometheus", "status", env=env).returncode == 3
+        servectl("prometheus", "stop", env=env)
+        assert bystander.poll() is None, "stop signalled a process that is not our Prometheus"
+    finally:
+        bystander.kill()
+        bystander.wait()
+        state_file.write_text(json.dumps(real))
+        assert servectl("prometheus", "stop", env=env).returncode == 0
