@@ -1,16 +1,14 @@
 """models.config and monitoring.config: rendered, then parsed back with the real TF Serving protos.
 
 Runs in the fast path: the protos need only protobuf and tensorflow-serving-api (--no-deps).
-The upstream files under testdata/ are TF Serving's own test fixtures (tag 2.20.0,
-tensorflow_serving/servables/tensorflow/testdata/), copied verbatim.
+The hand-written files below use the text-format style of TF Serving's guide (serving_config):
+commas between fields, a colon before a nested message, single-quoted strings.
 """
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -28,13 +26,29 @@ from runtimes.tfserving.config import (
     render_monitoring_config,
 )
 from runtimes.tfserving.deploy_config import config_files, readiness_path, server_command
-from runtimes.tfserving.protos import MONITORING_DESCRIPTOR
+from runtimes.tfserving.protos import MONITORING_MESSAGE, monitoring_config_class
 from tools.errors import UserError
 from tools.paths import REPO_ROOT
 
-TESTDATA = Path(__file__).parent / "testdata"
-PROTO_DIR = Path(__file__).parent.parent / "proto"
-PROTO_FILE = "tensorflow_serving/config/monitoring_config.proto"
+# Two models, each config in the guide's style; base paths left as placeholders to fill in.
+GUIDE_STYLE_MODELS = """model_config_list: {
+  config: {
+    name: 'first_model',
+    base_path: '${FIRST}',
+    model_platform: 'tensorflow'
+  },
+  config: {
+    name: 'second_model',
+    base_path: '${SECOND}',
+    model_platform: 'tensorflow'
+  }
+}
+"""
+GUIDE_STYLE_MONITORING = """prometheus_config: {
+  enable: true,
+  path: '/monitoring/prometheus/metrics'
+}
+"""
 
 
 def test_rendered_models_config_parses_back_with_every_field():
@@ -84,30 +98,63 @@ def test_server_command_points_at_the_configmap_files():
     assert readiness_path("resnet50") == "/v1/models/resnet50"
 
 
-def test_upstream_model_config_fixture_parses_once_its_paths_are_filled_in():
-    text = (TESTDATA / "upstream_good_model_config.txt").read_text()
-    # Upstream's test substitutes these before loading; unsubstituted they are relative paths,
-    # which TF Serving rejects, and so do we.
+def test_guide_style_models_config_parses_once_its_paths_are_filled_in():
+    # Unfilled, the paths are relative, which TF Serving rejects, and so do we.
     with pytest.raises(UserError, match="absolute path or a URI") as caught:
-        check_models_config(text, file="good_model_config.txt")
+        check_models_config(GUIDE_STYLE_MODELS, file="models.config")
     assert caught.value.field == "model_config_list.config[0].base_path"
-    filled = text.replace("${TEST_HALF_PLUS_TWO_DIR}", "/m/2").replace("${TEST_HALF_PLUS_THREE_DIR}", "/m/3")
-    names = [c.name for c in check_models_config(filled, file="x").model_config_list.config]
-    assert names == ["half_plus_two", "half_plus_three"]
+    filled = GUIDE_STYLE_MODELS.replace("${FIRST}", "/m/1").replace("${SECOND}", "gs://b/m/2")
+    configs = check_models_config(filled, file="x").model_config_list.config
+    assert [(c.name, c.base_path) for c in configs] == [
+        ("first_model", "/m/1"),
+        ("second_model", "gs://b/m/2"),
+    ]
 
 
-def test_upstream_bad_model_config_fixture_is_a_parse_error_with_a_position():
+def test_text_that_is_no_proto_is_a_parse_error_with_a_position():
     with pytest.raises(UserError, match="not a valid ModelServerConfig text proto") as caught:
-        check_models_config((TESTDATA / "upstream_bad_model_config.txt").read_text(), file="bad.txt")
+        check_models_config("improperly formatted file\n", file="bad.txt")
     assert caught.value.file == "bad.txt"
     assert caught.value.field.startswith("line 1, column ")
 
 
-def test_upstream_monitoring_fixture_parses_with_the_vendored_descriptor():
-    message = check_monitoring_config((TESTDATA / "upstream_monitoring_config.txt").read_text(), file="m")
+def test_guide_style_monitoring_config_parses():
+    message = check_monitoring_config(GUIDE_STYLE_MONITORING, file="m")
     assert message.prometheus_config.enable is True
     assert message.prometheus_config.path == "/monitoring/prometheus/metrics"
-    assert type(message).DESCRIPTOR.full_name == "tensorflow.serving.MonitoringConfig"
+    assert type(message).DESCRIPTOR.full_name == MONITORING_MESSAGE == "tensorflow.serving.MonitoringConfig"
+
+
+def test_monitoring_message_has_the_documented_fields_and_nothing_else():
+    descriptor = monitoring_config_class().DESCRIPTOR
+    (prometheus,) = descriptor.fields
+    assert (prometheus.name, prometheus.number, prometheus.message_type.full_name) == (
+        "prometheus_config",
+        1,
+        "tensorflow.serving.PrometheusConfig",
+    )
+    fields = {f.name: (f.number, f.type) for f in prometheus.message_type.fields}
+    assert fields == {"enable": (1, prometheus.TYPE_BOOL), "path": (2, prometheus.TYPE_STRING)}
+    # A private pool: nothing named tensorflow.serving.* is added to protobuf's default pool.
+    from google.protobuf import descriptor_pool
+
+    with pytest.raises(KeyError):
+        descriptor_pool.Default().FindMessageTypeByName(MONITORING_MESSAGE)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("prometheus_config { enable: true port: 9090 }", 'no field named "port"'),
+        ('prometheus_config { enable: "yes" }', 'Expected "true" or "false"'),
+        ("prometheus { enable: true }", 'no field named "prometheus"'),
+    ],
+)
+def test_bad_monitoring_config_is_a_parse_error(text, message):
+    with pytest.raises(UserError, match=message) as caught:
+        check_monitoring_config(text, file="monitoring.config")
+    assert caught.value.file == "monitoring.config"
+    assert caught.value.field.startswith("line 1, column ")
 
 
 @pytest.mark.parametrize(
@@ -232,24 +279,6 @@ def test_bad_model_name_points_at_model_yaml(tmp_path):
 
 def test_policy_defaults_to_latest_one():
     assert ModelEntry(name="a", base_path="/a").version_policy == VersionPolicy(latest=Latest(num_versions=1))
-
-
-@pytest.mark.skipif(
-    shutil.which("protoc") is None,
-    reason="protoc (Debian protobuf-compiler) is not installed: it is only needed to regenerate the "
-    "vendored monitoring descriptor, see runtimes/tfserving/proto/regenerate.sh",
-)
-def test_vendored_descriptor_is_what_protoc_makes_of_the_upstream_proto(tmp_path):
-    from google.protobuf import descriptor_pb2, text_format
-
-    out = tmp_path / "set.pb"
-    subprocess.run(
-        ["protoc", f"-I{PROTO_DIR}", f"--descriptor_set_out={out}", PROTO_FILE],
-        check=True,
-    )
-    fresh = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
-    committed = text_format.Parse(MONITORING_DESCRIPTOR.read_text(), descriptor_pb2.FileDescriptorSet())
-    assert fresh == committed
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
