@@ -19,11 +19,11 @@ from lightkube import Client, KubeConfig
 from lightkube.resources.apps_v1 import Deployment
 
 from tools.deploy import kubernetes as cluster
+from tools.k8s.checks.monitoring_crds import crds
 from tools.k8s.render.resolve import resolve
 from tools.paths import REPO_ROOT
 from tools.testing.apiserver import free_port
 from tools.testing.k8s_objects import for_kubernetes_1_20, install_crd
-from tools.yamlio import load_yaml
 
 pytestmark = pytest.mark.slow
 DIGEST = "sha256:" + "7" * 64
@@ -76,8 +76,8 @@ def test_diff_and_apply_say_what_the_server_lacks_and_change_nothing(setup):
 
 def test_status_then_delete_of_an_applied_model(setup):
     kubeconfig, digest_file, client = setup
-    for crd in ("servicemonitors", "prometheusrules"):  # what prometheus-operator installs
-        install_crd(kubeconfig, load_yaml(REPO_ROOT / f"tools/k8s/crds/monitoring.coreos.com_{crd}.yaml"))
+    for crd in crds():  # the kinds prometheus-operator installs
+        install_crd(kubeconfig, crd)
     objects = for_kubernetes_1_20(resolve("yolo", "staging", digests={"//models/yolo:image": DIGEST}))
     cluster.apply(objects, kubeconfig=kubeconfig, context=CONTEXT)
 

@@ -1,9 +1,9 @@
 """The real rendered manifests (tools.k8s.render.resolve) of all three models, on the real API server.
 
-The Prometheus Operator's ServiceMonitor CRD (tools/k8s/crds/) is installed first, as a cluster
-would have it. Objects go through ``for_kubernetes_1_20`` (HPA/PDB versions) and the CRD through
-``install_crd`` (see tools/testing/k8s_objects.py) because the only API server
-buildable here is v1.20.
+The ServiceMonitor and PrometheusRule CRDs (ours, tools/k8s/checks/monitoring_crds.py) are
+installed first, as a cluster with prometheus-operator would have them. Objects go through
+``for_kubernetes_1_20`` (HPA/PDB versions) and the CRDs through ``install_crd`` (see
+tools/testing/k8s_objects.py) because the only API server buildable here is v1.20.
 """
 
 from __future__ import annotations
@@ -15,17 +15,12 @@ from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import ServiceAccount
 
 from tools.deploy import kubernetes as cluster
+from tools.k8s.checks.monitoring_crds import crds
 from tools.k8s.render.resolve import resolve
-from tools.paths import REPO_ROOT
 from tools.testing.k8s_objects import for_kubernetes_1_20, install_crd
-from tools.yamlio import load_yaml
 
 pytestmark = pytest.mark.slow
 MODELS = ("yolo", "gpt2", "resnet50")
-CRDS = [
-    REPO_ROOT / "tools/k8s/crds/monitoring.coreos.com_servicemonitors.yaml",
-    REPO_ROOT / "tools/k8s/crds/monitoring.coreos.com_prometheusrules.yaml",
-]
 ServiceMonitor = create_namespaced_resource(
     "monitoring.coreos.com", "v1", "ServiceMonitor", "servicemonitors"
 )
@@ -42,8 +37,8 @@ def manifests(model: str, env: str = "staging") -> list[dict]:
 
 @pytest.fixture(scope="module")
 def kube(apiserver) -> Client:
-    for crd in CRDS:  # cluster-wide, as a cluster's Prometheus Operator has them
-        install_crd(apiserver, load_yaml(crd))
+    for crd in crds():  # cluster-wide, as a cluster's Prometheus Operator has them
+        install_crd(apiserver, crd)
     with Client(config=KubeConfig.from_file(apiserver)) as client:
         yield client
 

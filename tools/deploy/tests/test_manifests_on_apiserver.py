@@ -1,7 +1,7 @@
 """The resolved manifests of every model x environment, applied to a REAL kube-apiserver.
 
 The schemas (test_validate.py) say each object is well-formed; the API server also checks what
-only it knows (defaults, cross-field rules, the ServiceMonitor CRD's own validation), and the
+only it knows (defaults, cross-field rules, the monitoring CRDs' own validation), and the
 diff after apply shows the objects round-trip unchanged. The test server is v1.20, the newest
 buildable here: tools.testing.k8s_objects rewrites autoscaling/v2 and policy/v1 to their v1.20
 versions and drops the empty-string defaults v1.20 rejects from the CRD; nothing else changes.
@@ -10,14 +10,16 @@ Each environment gets its own namespace (a copy of its data file) so other tests
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tools.deploy import kubernetes as cluster
+from tools.errors import UserError
 from tools.k8s.checks.golden import test_digest as fixed_digest
-from tools.k8s.checks.validate import PROMETHEUSRULE_CRD, SERVICEMONITOR_CRD
+from tools.k8s.checks.monitoring_crds import crds
+from tools.k8s.checks.validate import schema_problems
 from tools.k8s.render.resolve import resolve
 from tools.k8s.tests.repo_copy import copy_repo_data, read, write
 from tools.testing.k8s_objects import crd_for_kubernetes_1_20, for_kubernetes_1_20
@@ -39,11 +41,7 @@ def data_root(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def with_servicemonitor_crd(apiserver) -> Path:
-    crds = [
-        crd_for_kubernetes_1_20(yaml.safe_load(p.read_text()))
-        for p in (SERVICEMONITOR_CRD, PROMETHEUSRULE_CRD)
-    ]
-    cluster.apply(crds, kubeconfig=apiserver, prune=False)
+    cluster.apply([crd_for_kubernetes_1_20(crd) for crd in crds()], kubeconfig=apiserver, prune=False)
     return apiserver
 
 
@@ -60,3 +58,45 @@ def test_every_model_applies_and_then_has_no_diff(with_servicemonitor_crd, data_
         if env != "local":  # autoscaling is on
             assert "HorizontalPodAutoscaler" in applied
         assert cluster.diff(objects, kubeconfig=kubeconfig) == [], f"{model} in {env} does not round-trip"
+
+
+def _break(objects: list[dict], kind: str, path: tuple, value) -> list[dict]:
+    """``objects`` with the field at ``path`` of the one ``kind`` object set to ``value`` (or deleted)."""
+    objects = copy.deepcopy(objects)
+    node = next(o for o in objects if o["kind"] == kind)
+    for key in path[:-1]:
+        node = node[key]
+    if value is None:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return objects
+
+
+@pytest.mark.parametrize(
+    ("kind", "path", "value", "says"),
+    [
+        ("ServiceMonitor", ("spec", "endpoints", 0, "scheme"), "ftp", 'Unsupported value: "ftp"'),
+        ("ServiceMonitor", ("spec", "endpoints", 0, "interval"), "30 seconds", "spec.endpoints.interval"),
+        ("ServiceMonitor", ("spec", "selector"), None, "spec.selector: Required value"),
+        ("PrometheusRule", ("spec", "groups", 1, "rules", 0, "for"), "five minutes", "spec.groups.rules.for"),
+        (
+            "PrometheusRule",
+            ("spec", "groups", 0, "rules", 0, "expr"),
+            None,
+            "spec.groups.rules.expr: Required",
+        ),
+    ],
+)
+def test_the_api_server_enforces_our_monitoring_crds(
+    with_servicemonitor_crd, data_root, kind, path, value, says
+):
+    """What the offline validator refuses in these kinds, the API server refuses with our CRDs installed."""
+    objects = for_kubernetes_1_20(
+        resolve("gpt2", "prod", {"//models/gpt2:image": fixed_digest("//models/gpt2:image")}, root=data_root)
+    )
+    broken = _break(objects, kind, path, value)
+    assert any(kind in p for doc in broken for p in schema_problems(doc) if doc["kind"] == kind)
+    with pytest.raises(UserError, match="was rejected by the API server") as caught:
+        cluster.apply(broken, kubeconfig=with_servicemonitor_crd)
+    assert says in str(caught.value)
