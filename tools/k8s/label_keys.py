@@ -12,6 +12,10 @@ PART_OF = "app.kubernetes.io/part-of"
 VERSION = "app.kubernetes.io/version"
 MANAGED_BY = "app.kubernetes.io/managed-by"  # with INSTANCE: objects this tool may prune
 COMPONENT = "app.kubernetes.io/component"
+# The COMPONENT of the platform's shared objects: never pruned with a model, whatever their kind.
+PLATFORM_COMPONENT = "platform"
+# Set by the API server on every Namespace (1.21+): NetworkPolicies pick namespaces by it.
+NAMESPACE_NAME = "kubernetes.io/metadata.name"
 # Only on pods the podman target plays: two podman environments on one machine must not collide.
 ENVIRONMENT = "servectl.io/environment"
 # On the pod template: a config change alone rolls the pods.

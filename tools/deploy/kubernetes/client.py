@@ -116,6 +116,22 @@ def connect(kubeconfig: str | Path | None = None, context: str | None = None) ->
     except httpx2.TransportError as error:
         http.close()
         raise _unreachable(config.cluster.server, error, path) from None
+    except ConfigError as error:
+        # An exec credential plugin that failed or printed no token; the first request runs it.
+        http.close()
+        problem = str(error).strip().splitlines()
+        raise UserError(
+            f"the kubeconfig's credential plugin failed: {' '.join(problem)[:300]}; nothing was sent",
+            file=path,
+            field=f"contexts.{config.context_name}.user (exec)",
+        ) from None
+    except (ValueError, KeyError, TypeError) as error:
+        http.close()
+        raise UserError(
+            f"the kubeconfig's credential plugin printed no usable ExecCredential ({type(error).__name__}: "
+            f"{error}); nothing was sent",
+            file=path,
+        ) from None
     if response.status_code in (401, 403):
         http.close()
         raise UserError(

@@ -17,7 +17,7 @@ from lightkube.generic_resource import GenericNamespacedResource
 from tools.deploy.kubernetes.client import Cluster
 from tools.errors import UserError
 from tools.k8s.kinds import MODEL_KINDS, SHARED_KINDS, apply_rank
-from tools.k8s.label_keys import INSTANCE, MANAGED_BY
+from tools.k8s.label_keys import COMPONENT, INSTANCE, MANAGED_BY, PLATFORM_COMPONENT
 
 
 @dataclass
@@ -82,8 +82,8 @@ def selection(cluster: Cluster, target, namespace: str | None):
     objects = list(target)
     for index, raw in enumerate(objects):
         identity(raw, f"objects[{index}]")
-    shared = prepare(cluster, [o for o in objects if o["kind"] in SHARED_KINDS])
-    owned = [o["metadata"] for o in objects if o["kind"] not in SHARED_KINDS]
+    shared = prepare(cluster, [o for o in objects if is_shared(o)])
+    owned = [o["metadata"] for o in objects if not is_shared(o)]
     if not owned:
         return None, [], shared
     pairs = {(meta.get("labels") or {}).get(INSTANCE) for meta in owned}
@@ -98,10 +98,16 @@ def selection(cluster: Cluster, target, namespace: str | None):
     return selector, sorted({meta.get("namespace") or "default" for meta in owned}), shared
 
 
+def is_shared(raw: Mapping) -> bool:
+    """The platform's shared objects: their kind, or the platform's component label, says so."""
+    labels = raw["metadata"].get("labels") or {}
+    return raw["kind"] in SHARED_KINDS or labels.get(COMPONENT) == PLATFORM_COMPONENT
+
+
 def labelled(cluster: Cluster, selector: Mapping[str, str], namespaces: Iterable[str]) -> list[KubeObject]:
     """Live objects of the model kinds carrying ``selector``, in ``namespaces`` ("*" for all)."""
     found = []
-    for group, kind in MODEL_KINDS:
+    for group, kind, _resource in MODEL_KINDS:
         version = cluster.served_version(group)
         resource = version and cluster.resource(version, kind)
         if not resource:

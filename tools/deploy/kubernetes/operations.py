@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+import httpx2
 from lightkube import ApiError
 
 from tools.deploy.kubernetes.changes import (
@@ -66,10 +67,16 @@ def apply(
         try:
             cluster.client.apply(obj.resource(obj.body), field_manager=FIELD_MANAGER, force=force)
         except ApiError as error:
-            applied = ", ".join(f"{o.kind}/{o.name}" for o in done) or "nothing"
             raise UserError(
                 f"{ref(obj)} was rejected by the API server: {error.status.message} "
-                f"(applied before it: {applied}; nothing was pruned)"
+                f"(applied before it: {_names(done)}; nothing was pruned)"
+            ) from None
+        except httpx2.TransportError as error:
+            # Each object's apply is atomic: those listed are in, this one may or may not be.
+            raise UserError(
+                f"lost the API server while applying {ref(obj)}: {error or type(error).__name__} "
+                f"(applied before it: {_names(done)}; nothing was pruned); "
+                "run apply again once the server is back: it converges"
             ) from None
         done.append(obj)
         say(str(change))
@@ -77,6 +84,18 @@ def apply(
         if delete_one(cluster, obj):
             say(str(change))
     return changes
+
+
+def _reason(error: ApiError, *, creating: bool) -> str:
+    """The server's message; v1.20 leaves a refused create-through-apply without a reason."""
+    message = (error.status.message or "").strip()
+    if error.status.code == 403 and creating and message.endswith("forbidden:"):
+        return f"{message} cannot create it (server-side apply of a new object needs the create verb)"
+    return message
+
+
+def _names(objects: list[KubeObject]) -> str:
+    return ", ".join(f"{o.kind}/{o.name}" for o in objects) or "nothing"
 
 
 def diff(
@@ -184,7 +203,8 @@ def _plan(cluster: Cluster, prepared: list[KubeObject], *, prune: bool, force: b
             )
         except ApiError as error:
             raise UserError(
-                f"{ref(obj)} was rejected by the API server: {error.status.message} (nothing was applied)"
+                f"{ref(obj)} was rejected by the API server: {_reason(error, creating=live is None)} "
+                "(nothing was applied)"
             ) from None
         if live is None:
             changes.append(Change("create", obj.kind, obj.name, obj.namespace))

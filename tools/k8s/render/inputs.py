@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools.errors import UserError
-from tools.k8s.label_keys import COMPONENT, INSTANCE, MANAGED_BY, NAME, PART_OF, VERSION
+from tools.k8s.label_keys import COMPONENT, INSTANCE, MANAGED_BY, NAME, PART_OF, PLATFORM_COMPONENT, VERSION
 from tools.k8s.schema.catalog import Catalog
 from tools.k8s.schema.environments import Environment, ModelEnvironment, environments_dir
 from tools.k8s.schema.runtime_metrics import RuntimeMetrics
@@ -72,7 +72,7 @@ class RenderInputs:
             PART_OF: self.platform.partOf,
             VERSION: self.platform.version,
             MANAGED_BY: self.platform.managedBy,
-            COMPONENT: "platform",
+            COMPONENT: PLATFORM_COMPONENT,
         }
 
     def metadata(self, name: str, *, namespaced: bool = True) -> dict:

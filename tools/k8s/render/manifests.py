@@ -15,6 +15,7 @@ import yaml
 from tools.k8s.kinds import apply_rank
 from tools.k8s.render.exposure import service, service_monitor
 from tools.k8s.render.inputs import RenderInputs, load_inputs
+from tools.k8s.render.network import model_network_policy
 from tools.k8s.render.platform_objects import platform_objects
 from tools.k8s.render.scaling import horizontal_pod_autoscaler, pod_disruption_budget
 from tools.k8s.render.workload import config_map, deployment, runtime_config_files
@@ -27,6 +28,7 @@ def render_inputs(inputs: RenderInputs) -> list[dict]:
     files = runtime_config_files(inputs)
     docs = [
         *platform_objects(inputs),
+        model_network_policy(inputs),
         config_map(inputs, files) if files is not None else None,
         deployment(inputs, files),
         service(inputs),

@@ -1,8 +1,10 @@
-"""The shared objects every model's manifests start with: Namespace, ServiceAccount, Role, RoleBinding."""
+"""The shared objects every model's manifests start with: Namespace, ServiceAccount, Role, RoleBinding,
+and the namespace's default-deny NetworkPolicy."""
 
 from __future__ import annotations
 
 from tools.k8s.render.inputs import RenderInputs
+from tools.k8s.render.network import default_deny
 
 # The namespace itself refuses pods that are not Pod Security "restricted", so a manifest that
 # drifts from the restricted profile fails at admission, not in an audit months later.
@@ -69,5 +71,11 @@ def role_binding(inputs: RenderInputs) -> dict:
 
 
 def platform_objects(inputs: RenderInputs) -> list[dict]:
-    """Namespace, ServiceAccount, Role, RoleBinding: the head of every model's manifests."""
-    return [namespace(inputs), service_account(inputs), role(inputs), role_binding(inputs)]
+    """Namespace, ServiceAccount, Role, RoleBinding, default-deny: the head of every model's manifests."""
+    return [
+        namespace(inputs),
+        service_account(inputs),
+        role(inputs),
+        role_binding(inputs),
+        default_deny(inputs),
+    ]

@@ -168,6 +168,14 @@ class RegistryTLS(Strict):
         return self
 
 
+class NetworkAccess(Strict):
+    """Who may reach the models; the namespace's default-deny NetworkPolicy refuses everyone else
+    (tools/k8s/render/network.py). Namespaces are named, never "any"."""
+
+    servingFrom: list[DnsLabel] = Field(default_factory=list)  # may call the serving ports
+    monitoringNamespace: DnsLabel | None = None  # Prometheus's: may scrape the metrics port
+
+
 class Environment(Strict):
     """platform/environments/<env>.yaml."""
 
@@ -177,6 +185,7 @@ class Environment(Strict):
     namespace: DnsLabel
     cluster: Cluster
     features: Features = Features()
+    network: NetworkAccess = NetworkAccess()
     nodeSelector: dict[LabelKey, LabelValue] = Field(default_factory=dict)
     tolerations: list[Toleration] = Field(default_factory=list)
     models: dict[DnsLabel, ModelEnvironment]

@@ -121,6 +121,11 @@ ContextName = Annotated[
     str, _matching(r"[A-Za-z0-9][A-Za-z0-9._:/-]*", "kubeconfig context", "letters, digits and . _ : / -")
 ]
 # An absolute path inside a container; ``{model}`` may stand for the model's name.
+# An RBAC subject: a user or group name as the cluster's authenticator spells it (OIDC emails,
+# "system:serviceaccounts:ci", "creativeflow:deployers").
+SubjectName = Annotated[
+    str, _matching(r"[A-Za-z0-9][-A-Za-z0-9:._@]*", "RBAC subject", "letters, digits and - : . _ @")
+]
 ContainerPath = Annotated[
     str, _matching(r"(/[A-Za-z0-9._-]+)+/?", "container path", "an absolute path", placeholders=True)
 ]

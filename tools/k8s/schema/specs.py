@@ -24,6 +24,7 @@ from tools.k8s.schema.safe_types import (
     PortName,
     PortNumber,
     Quantity,
+    SubjectName,
     Word,
     port_placeholders,
 )
@@ -58,6 +59,27 @@ class RoleSpec(Strict):
     rules: list[RoleRule] = Field(min_length=1)
 
 
+class Subject(Strict):
+    """Who deploys: a user or group of the cluster's authenticator, or a ServiceAccount."""
+
+    kind: Literal["User", "Group", "ServiceAccount"]
+    name: SubjectName
+    namespace: DnsLabel | None = None  # ServiceAccount only
+
+    @model_validator(mode="after")
+    def _namespace_for_service_accounts(self) -> Subject:
+        if (self.kind == "ServiceAccount") != (self.namespace is not None):
+            raise ValueError("namespace is required for a ServiceAccount subject and only for one")
+        return self
+
+
+class DeployerSpec(Strict):
+    """The deploying identity's RBAC: names and subjects only; the rules come from the kinds."""
+
+    name: DnsLabel
+    subjects: list[Subject] = Field(min_length=1)
+
+
 class PlatformSpec(Strict):
     """platform/platform.yaml."""
 
@@ -68,6 +90,7 @@ class PlatformSpec(Strict):
     serviceAccount: DnsLabel
     role: RoleSpec
     roleBinding: DnsLabel
+    deployer: DeployerSpec
 
 
 # --- runtimes/<r>/runtime.yaml -----------------------------------------------------------------

@@ -46,12 +46,12 @@ def test_every_object_is_labelled_namespaced_and_in_apply_order(rendered, model,
     docs = rendered[model, env]
     kinds = [d["kind"] for d in docs]
     assert kinds == sorted(kinds, key=APPLY_ORDER.index), "apply order"
-    assert kinds[:4] == ["Namespace", "ServiceAccount", "Role", "RoleBinding"]
+    assert kinds[:5] == ["Namespace", "ServiceAccount", "Role", "RoleBinding", "NetworkPolicy"]
     for doc in docs:
         assert set(doc["metadata"]["labels"]) >= LABEL_KEYS, doc["kind"]
         if doc["kind"] != "Namespace":
             assert doc["metadata"]["namespace"] == "creativeflow-ai-serving"
-    for doc in docs[4:]:
+    for doc in docs[5:]:
         assert doc["metadata"]["labels"]["app.kubernetes.io/instance"] == model, "prune finds them by this"
     template_labels = by_kind(docs, "Deployment")["spec"]["template"]["metadata"]["labels"]
     assert set(template_labels) >= LABEL_KEYS
