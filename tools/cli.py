@@ -26,6 +26,8 @@ VERBS = {
     "apply": "build, push, resolve and apply a model to an environment, then wait until ready",
     "delete": "remove exactly one model's objects from an environment",
     "status": "ready replicas, running image digest and endpoint of a deployed model",
+    "export": "write every model's resolved manifests for an environment to a directory GitOps syncs",
+    "rbac": "print the deploying identity's least-privilege RBAC for an environment (for an admin)",
     "predict": "send a real input to a deployed model and print the answer",
     "registry": "start, stop or check the local OCI registry",
     "prometheus": "start, stop or check the local Prometheus that scrapes the `local` models",
@@ -74,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(_verb_module(args.verb).run(args) or 0)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
+        from tools.commands._output import print_error, wants_json
+
+        if wants_json(args):
+            print_error(error)
         return error.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -41,6 +41,7 @@ class Status:
     ready: bool
     lines: list[str]
     endpoint: str | None = None
+    details: dict = field(default_factory=dict)  # JSON-ready, for ``status -o json``
 
 
 class Target(ABC):

@@ -7,6 +7,10 @@ model ever runs unprotected.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from tools.k8s.label_keys import COMPONENT, PLATFORM_COMPONENT
+
 APPLY_ORDER = (
     "Namespace", "CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding",
     "Role", "RoleBinding", "NetworkPolicy", "Secret", "ConfigMap", "PersistentVolumeClaim", "Deployment",
@@ -38,3 +42,9 @@ SHARED_NAMESPACED = (
 def apply_rank(kind: str) -> int:
     """Where ``kind`` goes when applying; unknown kinds go last."""
     return APPLY_ORDER.index(kind) if kind in APPLY_ORDER else len(APPLY_ORDER)
+
+
+def is_shared(obj: Mapping) -> bool:
+    """One of the platform's shared objects: its kind, or the platform's component label, says so."""
+    labels = obj["metadata"].get("labels") or {}
+    return obj["kind"] in SHARED_KINDS or labels.get(COMPONENT) == PLATFORM_COMPONENT

@@ -16,8 +16,8 @@ from lightkube.generic_resource import GenericNamespacedResource
 
 from tools.deploy.kubernetes.client import Cluster
 from tools.errors import UserError
-from tools.k8s.kinds import MODEL_KINDS, SHARED_KINDS, apply_rank
-from tools.k8s.label_keys import COMPONENT, INSTANCE, MANAGED_BY, PLATFORM_COMPONENT
+from tools.k8s.kinds import MODEL_KINDS, apply_rank, is_shared
+from tools.k8s.label_keys import INSTANCE, MANAGED_BY
 
 
 @dataclass
@@ -96,12 +96,6 @@ def selection(cluster: Cluster, target, namespace: str | None):
         )
     selector = {INSTANCE: pairs.pop(), MANAGED_BY: managers.pop()}
     return selector, sorted({meta.get("namespace") or "default" for meta in owned}), shared
-
-
-def is_shared(raw: Mapping) -> bool:
-    """The platform's shared objects: their kind, or the platform's component label, says so."""
-    labels = raw["metadata"].get("labels") or {}
-    return raw["kind"] in SHARED_KINDS or labels.get(COMPONENT) == PLATFORM_COMPONENT
 
 
 def labelled(cluster: Cluster, selector: Mapping[str, str], namespaces: Iterable[str]) -> list[KubeObject]:

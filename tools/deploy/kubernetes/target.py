@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 from tools.deploy.kubernetes import operations
@@ -53,7 +54,11 @@ class KubernetesTarget(Target):
     def status(self, release: Release) -> Status:
         current = operations.status(self.cluster, release.objects)
         lines = [str(d) for d in current.deployments] + [str(s) for s in current.services]
-        return Status(current.ready, lines or [f"{release.model}: not deployed"])
+        details = {
+            "deployments": [asdict(d) for d in current.deployments],
+            "services": [asdict(s) for s in current.services],
+        }
+        return Status(current.ready, lines or [f"{release.model}: not deployed"], details=details)
 
     def endpoint(self, release: Release) -> str:
         raise UserError(

@@ -102,7 +102,11 @@ class PodmanTarget(Target):
             from tools.observability.local_prometheus import summary_lines
 
             lines += summary_lines(release.inputs)
-        return Status(current.ready, lines, current.endpoint)
+        details = {
+            "pods": [{"name": p.get("Name"), "status": p.get("Status")} for p in current.pods],
+            "image": current.image,
+        }
+        return Status(current.ready, lines, current.endpoint, details)
 
     def endpoint(self, release: Release) -> str:
         current = self._status(release.model)

@@ -8,6 +8,7 @@ one line and change nothing; `status` and `delete` work from labels.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -86,6 +87,26 @@ def test_status_then_delete_of_an_applied_model(setup):
     assert f"deployment {NAMESPACE}/yolo: 0/" in status.stdout
     assert f"/models/yolo/image@{DIGEST}" in status.stdout
     assert f"service yolo.{NAMESPACE}.svc" in status.stdout
+    as_json = servectl("status", kubeconfig, digest_file, "-o", "json")
+    assert as_json.returncode == 1, as_json.stderr  # the same exit code as the text output
+    document = json.loads(as_json.stdout)
+    assert document["schema"] == "servectl.status/v1" and document["ready"] is False
+    assert (document["model"], document["environment"], document["target"]) == (
+        "yolo",
+        "staging",
+        "kubernetes",
+    )
+    (deployment,) = document["details"]["deployments"]
+    assert deployment["images"] == [
+        f"registry.staging.creativeflow.example/ai-serving/models/yolo/image@{DIGEST}"
+    ]
+    assert (deployment["namespace"], deployment["name"], deployment["rolled_out"]) == (
+        NAMESPACE,
+        "yolo",
+        False,
+    )
+    (service,) = document["details"]["services"]
+    assert service["name"] == "yolo" and "http=80/TCP" in service["ports"]
 
     planned = servectl("delete", kubeconfig, digest_file, "--dry-run")
     assert planned.returncode == 0 and f"delete Deployment {NAMESPACE}/yolo" in planned.stdout
@@ -105,3 +126,7 @@ def test_unreachable_server_is_one_line_and_exit_2(setup, tmp_path):
     dead.write_text(yaml.safe_dump(config))
     for verb in ("apply", "diff", "status", "delete"):
         assert "cannot reach the API server" in one_error_line(servectl(verb, dead, digest_file)), verb
+    as_json = servectl("status", dead, digest_file, "-o", "json")
+    error = json.loads(as_json.stdout)["error"]
+    assert as_json.returncode == 2 and "cannot reach the API server" in error["message"]
+    assert error["file"] == str(dead)

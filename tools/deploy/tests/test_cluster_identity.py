@@ -1,7 +1,7 @@
 """Deploying as users' kubeconfigs name it, with least privilege, on a real kube-apiserver.
 
 Its own API server (TLS, ``--client-ca-file``, token auth, RBAC; tools/testing/apiserver): the
-admin (``system:masters``) only applies ``servectl rbac``'s objects (tools/k8s/render/deployer.py)
+admin (``system:masters``) only applies what ``servectl rbac -o json`` prints (tools/k8s/render/deployer.py)
 and the CRDs a cluster would have; every model is then applied, diffed, read and deleted by
 identities that hold nothing but the deployer's Role: a client certificate, and an exec
 credential plugin. Without the binding, or with one verb taken away, apply fails with the
@@ -27,6 +27,7 @@ from tools.k8s.render.inputs import load_inputs
 from tools.k8s.render.resolve import resolve
 from tools.paths import REPO_ROOT
 from tools.testing.apiserver import missing_binaries, running_apiserver
+from tools.testing.cli import servectl
 from tools.testing.k8s_objects import for_kubernetes_1_20, install_crd
 from tools.yamlio import load_yaml
 
@@ -48,7 +49,12 @@ def server(tmp_path_factory):
     ) as server:
         for crd in CRDS:
             install_crd(server.kubeconfig, load_yaml(REPO_ROOT / "tools/k8s/crds" / crd))
-        cluster.apply(deployer_objects(INPUTS), kubeconfig=server.kubeconfig, prune=False)
+        # What an admin runs: `servectl rbac --env staging -o json`, applied as it is.
+        printed = servectl("rbac", "--env", ENV, "-o", "json")
+        assert printed.returncode == 0, printed.stderr
+        rbac = json.loads(printed.stdout)["items"]
+        assert rbac == deployer_objects(INPUTS)
+        cluster.apply(rbac, kubeconfig=server.kubeconfig, prune=False)
         yield server
 
 

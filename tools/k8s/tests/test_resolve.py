@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -128,3 +129,41 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path: Path, args, message):
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], proc.stderr
+
+
+def test_cli_json_is_a_list_of_the_same_objects(tmp_path: Path):
+    digest_file = tmp_path / "image.digest"
+    digest_file.write_text(fake_digest("json") + "\n")
+    args = ("resolve", "yolo", "--env", "staging", "--digest-file", f"{YOLO}={digest_file}")
+
+    as_json, as_yaml = servectl(*args, "-o", "json"), servectl(*args)
+
+    assert as_json.returncode == 0, as_json.stderr
+    document = json.loads(as_json.stdout)
+    assert document["apiVersion"] == "v1" and document["kind"] == "List"
+    assert document["items"] == list(yaml.safe_load_all(as_yaml.stdout))
+    assert servectl(*args, "-o", "json").stdout == as_json.stdout, "same inputs, same bytes"
+
+
+def test_cli_json_errors_name_file_and_field_on_stdout_and_exit_2(tmp_path: Path):
+    proc = servectl("resolve", "yolo", "-o", "json", env={"CF_BUILD_DIR": str(tmp_path)})
+
+    assert proc.returncode == 2
+    error = json.loads(proc.stdout)
+    assert error["schema"] == "servectl.error/v1"
+    assert error["error"]["file"].endswith("image.digest")
+    assert error["error"]["message"].startswith("no image digest: build the image first")
+    assert proc.stderr.startswith("error: "), "the text line stays on stderr"
+
+
+def test_cli_writes_a_file_with_to(tmp_path: Path):
+    digest_file = tmp_path / "image.digest"
+    digest_file.write_text(fake_digest("to") + "\n")
+    out = tmp_path / "out.yaml"
+
+    proc = servectl(
+        "resolve", "yolo", "--env", "staging", "--digest-file", f"{YOLO}={digest_file}", "--to", str(out)
+    )
+
+    assert proc.returncode == 0 and proc.stdout == "", proc.stderr
+    assert next(d["kind"] for d in yaml.safe_load_all(out.read_text())) == "Namespace"

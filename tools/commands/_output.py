@@ -1,0 +1,61 @@
+"""``-o json`` for the verbs scripts call (the MLOps service, CI): one JSON document on stdout.
+
+Schemas (keys are stable; new keys may be added, none removed or renamed without a version bump):
+
+- ``resolve -o json``: a Kubernetes ``List`` (``{"apiVersion": "v1", "kind": "List", "items": [...]}``),
+  the objects in apply order, images pinned by digest; ``kubectl apply -f -`` takes it as it is.
+- ``status -o json``: ``{"schema": "servectl.status/v1", "model", "environment", "target"
+  ("kubernetes" or "podman"), "ready" (bool), "endpoint" (URL or null), "lines" (what the text
+  output prints), "details"}``; on Kubernetes ``details`` is ``{"deployments": [{"namespace",
+  "name", "desired", "ready", "updated", "available", "images", "running_image_ids",
+  "rolled_out"}], "services": [{"namespace", "name", "cluster_ip", "ports", "external"}]}``.
+- ``rbac -o json``: a ``List`` of the deployer's objects.
+- Any error, with ``-o json``: ``{"schema": "servectl.error/v1", "error": {"message", "file",
+  "field"}}`` on stdout (the one ``error:`` line still goes to stderr).
+
+Exit codes are those of the text output: 0 done (``status``: ready), 1 ``status`` not ready (or
+``diff`` found changes), 2 a user error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from tools.errors import UserError
+
+ERROR_SCHEMA = "servectl.error/v1"
+STATUS_SCHEMA = "servectl.status/v1"
+
+
+def add_format(parser: argparse.ArgumentParser, *, text: str = "text") -> None:
+    """``-o/--output {text,json}`` (``text`` is ``yaml`` for the verbs that print manifests)."""
+    parser.add_argument(
+        "-o", "--output", choices=(text, "json"), default=text, help=f"output format ({text} or json)"
+    )
+
+
+def wants_json(args: argparse.Namespace) -> bool:
+    """Whether the verb was asked for JSON."""
+    return getattr(args, "output", None) == "json"
+
+
+def print_json(document) -> None:
+    """One JSON document on stdout, keys sorted so the same state prints the same bytes."""
+    sys.stdout.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
+
+
+def object_list(objects: list[dict]) -> dict:
+    """Kubernetes objects as a ``v1`` ``List``."""
+    return {"apiVersion": "v1", "kind": "List", "items": objects}
+
+
+def print_error(error: UserError) -> None:
+    """The error as JSON on stdout, for callers that asked for JSON."""
+    print_json(
+        {
+            "schema": ERROR_SCHEMA,
+            "error": {"message": error.message, "file": error.file, "field": error.field},
+        }
+    )
