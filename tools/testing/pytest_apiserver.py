@@ -17,14 +17,20 @@ import pytest
 from tools.testing.apiserver import ApiServer, missing_binaries, running_apiserver
 
 
-@pytest.fixture(scope="session")
-def apiserver_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
-    """The running server (url, token, CA, kubeconfig, context), for tests that need more than a path."""
+def require_binaries() -> None:
+    """Skips (saying which command builds them) when the binaries are missing; fails under CI=true.
+    For tests that start a server of their own (to kill it, or with extra users)."""
     problem = missing_binaries()
     if problem:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"kube-apiserver tests cannot run in CI: {problem}", pytrace=False)
         pytest.skip(problem)
+
+
+@pytest.fixture(scope="session")
+def apiserver_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    """The running server (url, token, CA, kubeconfig, context), for tests that need more than a path."""
+    require_binaries()
     with running_apiserver(tmp_path_factory.mktemp("apiserver")) as server:
         yield server
 

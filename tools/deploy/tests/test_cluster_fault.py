@@ -17,8 +17,9 @@ from tools.deploy import kubernetes as cluster
 from tools.errors import UserError
 from tools.k8s.render.resolve import resolve
 from tools.paths import REPO_ROOT
-from tools.testing.apiserver import missing_binaries, running_apiserver
+from tools.testing.apiserver import running_apiserver
 from tools.testing.k8s_objects import for_kubernetes_1_20, install_crd
+from tools.testing.pytest_apiserver import require_binaries
 from tools.yamlio import load_yaml
 
 pytestmark = pytest.mark.slow
@@ -29,8 +30,7 @@ KILL_AFTER = 6  # Namespace, ServiceAccount, Role, RoleBinding, default-deny, th
 
 @pytest.fixture
 def server(tmp_path):
-    if missing_binaries():
-        pytest.skip(missing_binaries())  # the session fixture fails instead under CI=true
+    require_binaries()  # skips, saying how to build them; fails under CI=true
     with running_apiserver(tmp_path / "apiserver") as server:
         for crd in CRDS:
             install_crd(server.kubeconfig, load_yaml(REPO_ROOT / "tools/k8s/crds" / crd))

@@ -26,9 +26,10 @@ from tools.k8s.render.deployer import deployer_objects
 from tools.k8s.render.inputs import load_inputs
 from tools.k8s.render.resolve import resolve
 from tools.paths import REPO_ROOT
-from tools.testing.apiserver import missing_binaries, running_apiserver
+from tools.testing.apiserver import running_apiserver
 from tools.testing.cli import servectl
 from tools.testing.k8s_objects import for_kubernetes_1_20, install_crd
+from tools.testing.pytest_apiserver import require_binaries
 from tools.yamlio import load_yaml
 
 pytestmark = pytest.mark.slow
@@ -42,8 +43,7 @@ EXEC_USER = "ci-exec-deployer"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if missing_binaries():
-        pytest.skip(missing_binaries())  # the session fixture fails instead under CI=true
+    require_binaries()  # skips, saying how to build them; fails under CI=true
     with running_apiserver(
         tmp_path_factory.mktemp("rbac-apiserver"), users={EXEC_USER: (DEPLOYERS,)}
     ) as server:
