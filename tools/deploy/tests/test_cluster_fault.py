@@ -15,16 +15,14 @@ from lightkube import ApiError, Client, KubeConfig
 
 from tools.deploy import kubernetes as cluster
 from tools.errors import UserError
+from tools.k8s.checks.monitoring_crds import crds
 from tools.k8s.render.resolve import resolve
-from tools.paths import REPO_ROOT
 from tools.testing.apiserver import running_apiserver
 from tools.testing.k8s_objects import for_kubernetes_1_20, install_crd
 from tools.testing.pytest_apiserver import require_binaries
-from tools.yamlio import load_yaml
 
 pytestmark = pytest.mark.slow
 DIGEST = "sha256:" + "9" * 64
-CRDS = ("monitoring.coreos.com_servicemonitors.yaml", "monitoring.coreos.com_prometheusrules.yaml")
 KILL_AFTER = 6  # Namespace, ServiceAccount, Role, RoleBinding, default-deny, the model's NetworkPolicy
 
 
@@ -32,8 +30,8 @@ KILL_AFTER = 6  # Namespace, ServiceAccount, Role, RoleBinding, default-deny, th
 def server(tmp_path):
     require_binaries()  # skips, saying how to build them; fails under CI=true
     with running_apiserver(tmp_path / "apiserver") as server:
-        for crd in CRDS:
-            install_crd(server.kubeconfig, load_yaml(REPO_ROOT / "tools/k8s/crds" / crd))
+        for crd in crds():  # the kinds prometheus-operator installs
+            install_crd(server.kubeconfig, crd)
         yield server
 
 

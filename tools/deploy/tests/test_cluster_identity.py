@@ -22,19 +22,17 @@ from lightkube.resources.core_v1 import ConfigMap, Namespace
 
 from tools.deploy import kubernetes as cluster
 from tools.errors import UserError
+from tools.k8s.checks.monitoring_crds import crds
 from tools.k8s.render.deployer import deployer_objects
 from tools.k8s.render.inputs import load_inputs
 from tools.k8s.render.resolve import resolve
-from tools.paths import REPO_ROOT
 from tools.testing.apiserver import running_apiserver
 from tools.testing.cli import servectl
 from tools.testing.k8s_objects import for_kubernetes_1_20, install_crd
 from tools.testing.pytest_apiserver import require_binaries
-from tools.yamlio import load_yaml
 
 pytestmark = pytest.mark.slow
 ENV = "staging"
-CRDS = ("monitoring.coreos.com_servicemonitors.yaml", "monitoring.coreos.com_prometheusrules.yaml")
 DIGEST = "sha256:" + "5" * 64
 INPUTS = load_inputs("yolo", ENV)
 (DEPLOYERS,) = [s.name for s in INPUTS.platform.deployer.subjects if s.kind == "Group"]
@@ -47,8 +45,8 @@ def server(tmp_path_factory):
     with running_apiserver(
         tmp_path_factory.mktemp("rbac-apiserver"), users={EXEC_USER: (DEPLOYERS,)}
     ) as server:
-        for crd in CRDS:
-            install_crd(server.kubeconfig, load_yaml(REPO_ROOT / "tools/k8s/crds" / crd))
+        for crd in crds():  # the kinds prometheus-operator installs
+            install_crd(server.kubeconfig, crd)
         # What an admin runs: `servectl rbac --env staging -o json`, applied as it is.
         printed = servectl("rbac", "--env", ENV, "-o", "json")
         assert printed.returncode == 0, printed.stderr
