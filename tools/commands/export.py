@@ -1,4 +1,4 @@
-"""``servectl export --env <env> DIR``: resolved manifests for GitOps (tools/deploy/gitops.py)."""
+"""``servectl export --env <env> DIR|--commit-to REPO``: manifests for GitOps (tools/deploy/gitops.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,12 @@ from tools.commands import _deploy_args
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "directory", type=Path, help="where to write <env>/ (a checkout Argo CD or Flux syncs)"
+        "directory", type=Path, nargs="?", help="where to write <env>/ (a checkout Argo CD or Flux syncs)"
     )
+    parser.add_argument(
+        "--commit-to", metavar="REPO", help="instead: commit <env>/ to this git repository and push"
+    )
+    parser.add_argument("--branch", default="main", help="the branch --commit-to commits to (main)")
     parser.add_argument("--env", required=True, help="an environment under platform/environments/")
     parser.add_argument(
         "--model",
@@ -36,8 +40,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tools.deploy.gitops import export
+    from tools.deploy.gitops import commit_to, export
+    from tools.errors import UserError
 
-    target = export(args.env, args.directory, _deploy_args.digests(args), models=args.model or None)
-    print(target)
+    if (args.directory is None) == (args.commit_to is None):
+        raise UserError("give a DIRECTORY or --commit-to REPO (one of them)")
+    digests, models = _deploy_args.digests(args), args.model or None
+    if args.commit_to:
+        commit = commit_to(args.commit_to, args.branch, args.env, digests, models=models)
+        print(f"{args.commit_to} {args.branch}: " + (f"committed {commit}" if commit else "nothing changed"))
+    else:
+        print(export(args.env, args.directory, digests, models=models))
     return 0

@@ -13,11 +13,16 @@ Deterministic: the same inputs and digests give the same bytes (no timestamps, f
 commit shows exactly what changed. ``directory/<env>/`` belongs to export: it is replaced whole
 (a model taken out of the environment disappears, and the GitOps tool prunes it), never half
 written; a directory export did not write is refused rather than replaced.
+
+``commit_to(repo, branch, env)`` does the same in a clone of a git repository and pushes one
+commit when something changed (``servectl export --env ENV --commit-to REPO --branch B``).
 """
 
 from __future__ import annotations
 
 import shutil
+import subprocess
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -98,3 +103,45 @@ def export(
     staging.rename(target)  # the switch: readers see the old directory or the new one, whole
     shutil.rmtree(old, ignore_errors=True)
     return target
+
+
+def commit_to(
+    repo: str,
+    branch: str,
+    env: str,
+    digests: Mapping[str, str] | None = None,
+    *,
+    models: list[str] | None = None,
+    root: Path = REPO_ROOT,
+) -> str | None:
+    """Exports into a clone of ``repo`` (any URL or path git takes) at ``branch``, commits
+    ``<env>/`` and pushes; returns the new commit, or None when nothing changed (same inputs, same
+    bytes: no empty commits). A branch the repository lacks is created. Author and credentials are
+    git's own (user.name/user.email, credential helpers, ssh keys)."""
+    render_environment(env, digests, models=models, root=root)  # every input error before git runs
+    with tempfile.TemporaryDirectory(prefix="servectl-export-") as tmp:
+        checkout = Path(tmp) / "checkout"
+        heads = _git(None, "ls-remote", "--heads", repo, branch)
+        if heads.strip():
+            _git(None, "clone", "--quiet", "--depth", "1", "--branch", branch, repo, str(checkout))
+        else:
+            checkout.mkdir()
+            _git(checkout, "init", "--quiet")
+            _git(checkout, "checkout", "--quiet", "-b", branch)
+            _git(checkout, "remote", "add", "origin", repo)
+        export(env, checkout, digests, models=models, root=root)
+        _git(checkout, "add", "--all", "--", env)
+        if not _git(checkout, "status", "--porcelain", "--", env).strip():
+            return None
+        _git(checkout, "commit", "--quiet", "-m", f"servectl export --env {env}")
+        _git(checkout, "push", "--quiet", "origin", f"HEAD:refs/heads/{branch}")
+        return _git(checkout, "rev-parse", "HEAD").strip()
+
+
+def _git(cwd: Path | None, *args: str) -> str:
+    """Runs git; a failure is one line with git's own reason (refused push, unknown repo, no author)."""
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        reason = " ".join(line.strip() for line in proc.stderr.strip().splitlines()[-3:])
+        raise UserError(f"git {args[0]} failed: {reason or f'exit {proc.returncode}'}; nothing was pushed")
+    return proc.stdout

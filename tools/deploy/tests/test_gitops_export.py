@@ -19,6 +19,7 @@ from tools.deploy.gitops import export
 from tools.errors import UserError
 from tools.k8s.render.resolve import resolve
 from tools.k8s.schema.catalog import Catalog
+from tools.paths import REPO_ROOT
 from tools.testing.cli import servectl
 
 ENV = "staging"
@@ -98,3 +99,57 @@ def test_a_missing_digest_is_one_line_and_writes_nothing(tmp_path):
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert "no image digest: build the image first" in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+GIT_AUTHOR = {
+    "GIT_AUTHOR_NAME": "ci",
+    "GIT_AUTHOR_EMAIL": "ci@example.invalid",
+    "GIT_COMMITTER_NAME": "ci",
+    "GIT_COMMITTER_EMAIL": "ci@example.invalid",
+}
+
+
+def git(*args: str, cwd: Path | None = None) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout
+
+
+def test_commit_to_a_bare_repository_commits_only_changes(tmp_path):
+    remote = tmp_path / "gitops.git"
+    git("init", "--quiet", "--bare", str(remote))
+    export_args = ("export", "--env", ENV, "--commit-to", str(remote), "--branch", "deploy", *DIGEST_ARGS)
+
+    first = servectl(*export_args, env=GIT_AUTHOR)
+    again = servectl(*export_args, env=GIT_AUTHOR)
+    changed = [a.replace(DIGESTS[LABELS["yolo"]], "sha256:" + "2" * 64) for a in export_args]
+    third = servectl(*changed, env=GIT_AUTHOR)
+
+    assert first.returncode == 0 and "committed" in first.stdout, first.stderr
+    assert again.returncode == 0 and "nothing changed" in again.stdout, again.stderr
+    assert third.returncode == 0 and "committed" in third.stdout, third.stderr
+    log = git("log", "--format=%s", "deploy", cwd=remote).splitlines()
+    assert log == [f"servectl export --env {ENV}"] * 2, "no empty commit for the same inputs"
+    touched = git("diff", "--name-only", "deploy~1", "deploy", cwd=remote).split()
+    assert touched == [f"{ENV}/yolo.yaml"]
+    clone = tmp_path / "clone"
+    git("clone", "--quiet", "--branch", "deploy", str(remote), str(clone))
+    assert {key(o) for o in kustomize(clone / ENV)} == {
+        key(o) for m in MODELS for o in resolve(m, ENV, DIGESTS)
+    }
+
+
+def test_commit_to_a_repository_that_is_not_there_is_one_line(tmp_path):
+    proc = servectl(
+        "export", "--env", ENV, "--commit-to", str(tmp_path / "missing.git"), *DIGEST_ARGS, env=GIT_AUTHOR
+    )
+
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "git ls-remote failed" in proc.stderr and "nothing was pushed" in proc.stderr
+
+
+@pytest.mark.parametrize("where", [[], ["DIR", "--commit-to", "REPO"]], ids=["neither", "both"])
+def test_a_directory_or_a_repository_exactly(tmp_path, where):
+    proc = servectl("export", "--env", ENV, *where, *DIGEST_ARGS, cwd=REPO_ROOT)
+
+    assert (
+        proc.returncode == 2 and proc.stderr == "error: give a DIRECTORY or --commit-to REPO (one of them)\n"
+    )
