@@ -9,6 +9,9 @@ Schemas (keys are stable; new keys may be added, none removed or renamed without
   output prints), "details"}``; on Kubernetes ``details`` is ``{"deployments": [{"namespace",
   "name", "desired", "ready", "updated", "available", "images", "running_image_ids",
   "rolled_out"}], "services": [{"namespace", "name", "cluster_ip", "ports", "external"}]}``.
+- ``delete -o json``: ``{"schema": "servectl.delete/v1", "model", "environment", "dry_run",
+  "deleted"}``, ``deleted`` being what was (or would be) removed, as the text output lists it
+  (``delete Deployment ns/name`` on Kubernetes); an empty list when nothing was deployed.
 - ``rbac -o json``: a ``List`` of the deployer's objects.
 - Any error, with ``-o json``: ``{"schema": "servectl.error/v1", "error": {"message", "file",
   "field"}}`` on stdout (the one ``error:`` line still goes to stderr).
@@ -27,6 +30,7 @@ from tools.errors import UserError
 
 ERROR_SCHEMA = "servectl.error/v1"
 STATUS_SCHEMA = "servectl.status/v1"
+DELETE_SCHEMA = "servectl.delete/v1"
 
 
 def add_format(parser: argparse.ArgumentParser, *, text: str = "text") -> None:

@@ -110,12 +110,17 @@ def test_status_then_delete_of_an_applied_model(setup):
 
     planned = servectl("delete", kubeconfig, digest_file, "--dry-run")
     assert planned.returncode == 0 and f"delete Deployment {NAMESPACE}/yolo" in planned.stdout
+    planned_json = json.loads(servectl("delete", kubeconfig, digest_file, "--dry-run", "-o", "json").stdout)
+    assert planned_json["schema"] == "servectl.delete/v1" and planned_json["dry_run"] is True
+    assert planned_json["deleted"] == planned.stdout.splitlines()
     before = deployments(client)
     assert "yolo" in before
     deleted = servectl("delete", kubeconfig, digest_file)
     assert deleted.returncode == 0, deleted.stderr
     assert deployments(client) == {k: v for k, v in before.items() if k != "yolo"}  # other models untouched
     assert "yolo: nothing deployed on staging" in servectl("delete", kubeconfig, digest_file).stdout
+    nothing = json.loads(servectl("delete", kubeconfig, digest_file, "-o", "json").stdout)
+    assert (nothing["deleted"], nothing["dry_run"]) == ([], False)
 
 
 def test_unreachable_server_is_one_line_and_exit_2(setup, tmp_path):
