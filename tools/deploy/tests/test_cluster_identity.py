@@ -233,3 +233,16 @@ def test_exec_plugin_with_a_token_the_server_refuses(server, tmp_path):
 
     with pytest.raises(UserError, match=r"refused our credentials \(401\)"):
         cluster.apply(manifests("yolo"), kubeconfig=kubeconfig)
+
+
+def test_exec_plugin_api_version_lightkube_lacks_is_one_line(server, tmp_path):
+    """client.authentication.k8s.io/v1 (kubectl 1.24+) is not in lightkube yet: say so, send nothing."""
+    kubeconfig = exec_kubeconfig(server, tmp_path, server.tokens[EXEC_USER], api_version="v1")
+
+    with pytest.raises(UserError) as error:
+        cluster.apply(manifests("yolo"), kubeconfig=kubeconfig)
+
+    assert "credential plugin failed" in str(error.value) and "client.authentication.k8s.io/v1" in str(
+        error.value
+    )
+    assert not (tmp_path / "runs").exists(), "the plugin was never run"
