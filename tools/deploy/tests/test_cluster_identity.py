@@ -236,7 +236,7 @@ def test_exec_plugin_with_a_token_the_server_refuses(server, tmp_path):
 
 
 def test_exec_plugin_api_version_lightkube_lacks_is_one_line(server, tmp_path):
-    """client.authentication.k8s.io/v1 (kubectl 1.24+) is not in lightkube yet: say so, send nothing."""
+    """client.authentication.k8s.io/v1 is not in lightkube 1.0.1: say so, send nothing."""
     kubeconfig = exec_kubeconfig(server, tmp_path, server.tokens[EXEC_USER], api_version="v1")
 
     with pytest.raises(UserError) as error:
