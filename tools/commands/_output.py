@@ -9,6 +9,12 @@ Schemas (keys are stable; new keys may be added, none removed or renamed without
   output prints), "details"}``; on Kubernetes ``details`` is ``{"deployments": [{"namespace",
   "name", "desired", "ready", "updated", "available", "images", "running_image_ids",
   "rolled_out"}], "services": [{"namespace", "name", "cluster_ip", "ports", "external"}]}``.
+- ``apply -o json``: ``{"schema": "servectl.apply/v1", "model", "environment", "dry_run",
+  "changed" (bool), "images" (what now runs, ``registry/repo@sha256:...``), "report" (the lines
+  the text output prints: the changes for ``--dry-run``, the pod's status on podman)}``; progress
+  stays on stderr.
+- ``diff -o json``: ``{"schema": "servectl.diff/v1", "model", "environment", "changed", "diff"
+  (the text output's lines)}``; exit 1 when something would change, as without ``-o json``.
 - ``delete -o json``: ``{"schema": "servectl.delete/v1", "model", "environment", "dry_run",
   "deleted"}``, ``deleted`` being what was (or would be) removed, as the text output lists it
   (``delete Deployment ns/name`` on Kubernetes); an empty list when nothing was deployed.
@@ -31,6 +37,8 @@ from tools.errors import UserError
 ERROR_SCHEMA = "servectl.error/v1"
 STATUS_SCHEMA = "servectl.status/v1"
 DELETE_SCHEMA = "servectl.delete/v1"
+APPLY_SCHEMA = "servectl.apply/v1"
+DIFF_SCHEMA = "servectl.diff/v1"
 
 
 def add_format(parser: argparse.ArgumentParser, *, text: str = "text") -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tools.commands import _deploy_args
+from tools.commands import _deploy_args, _output
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -12,12 +12,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for ready (300)")
     parser.add_argument("--no-wait", action="store_true", help="do not wait for the rollout")
+    _output.add_format(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     deploy, target = _deploy_args.load(args)
     with target:
         applied = deploy.apply(target, dry_run=args.dry_run, timeout=args.timeout, wait=not args.no_wait)
+    if _output.wants_json(args):
+        _output.print_json(
+            {
+                "schema": _output.APPLY_SCHEMA,
+                "model": deploy.model,
+                "environment": deploy.env.name,
+                "dry_run": args.dry_run,
+                "changed": applied.changed,
+                "images": applied.images,
+                "report": applied.report,
+            }
+        )
+        return 0
     for line in applied.report:
         print(line)
     return 0

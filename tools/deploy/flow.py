@@ -10,6 +10,7 @@ the CLI opens the target (and so checks the cluster answers) before anything is 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from tools.deploy.release import Release
@@ -124,7 +125,9 @@ class Deploy:
         from tools.supply.gate import enforce
 
         enforce(self.env, digests or self.digest_overrides, push=not dry_run)
-        return target.apply(self.release(digests), dry_run=dry_run, timeout=timeout, wait=wait)
+        release = self.release(digests)
+        applied = target.apply(release, dry_run=dry_run, timeout=timeout, wait=wait)
+        return replace(applied, images=release.images())
 
     def diff(self, target: Target) -> str:
         """What apply would change against what is live (images built, not pushed)."""

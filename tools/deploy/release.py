@@ -35,3 +35,12 @@ class Release:
     def resolved(self) -> bool:
         """Whether every image is pinned by digest."""
         return self.digests is not None
+
+    def images(self) -> list[str]:
+        """The container images of the release's Deployments (``registry/repo@sha256:...`` once resolved)."""
+        return [
+            container["image"]
+            for obj in self.objects
+            if obj.get("kind") == "Deployment"
+            for container in obj["spec"]["template"]["spec"]["containers"]
+        ]

@@ -32,6 +32,7 @@ class Applied:
 
     changed: bool
     report: list[str] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)  # what the release runs, pinned by digest
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,10 @@ def test_diff_and_apply_say_what_the_server_lacks_and_change_nothing(setup):
     for verb in ("diff", "apply"):
         line = one_error_line(servectl(verb, kubeconfig, digest_file))
         assert "does not serve PodDisruptionBudget in policy/v1; nothing was sent" in line
+        as_json = servectl(verb, kubeconfig, digest_file, "-o", "json")
+        error = json.loads(as_json.stdout)["error"]
+        assert as_json.returncode == 2 and "does not serve PodDisruptionBudget" in error["message"]
+        assert error["field"].endswith(".apiVersion"), error
     assert deployments(client) == before
 
 

@@ -120,12 +120,18 @@ def test_apply_predict_change_reapply_delete(e2e):
         e2e("predict", "yolo", "--env", ENV, "--json")  # a rate needs the counter to grow between scrapes
         time.sleep(5)
     assert "req/s, errors 0.00 %, p99" in metrics and "n/a" not in metrics, metrics
+    status = json.loads(e2e("status", "yolo", "--env", ENV, "-o", "json").stdout)  # what scripts read
+    assert (status["schema"], status["target"], status["ready"]) == ("servectl.status/v1", "podman", True)
+    assert status["endpoint"].startswith("http://127.0.0.1:") and status["details"]["image"].endswith(digest)
 
     # 3. Nothing changed: diff is clean, a second apply pushes and replaces nothing.
-    assert e2e("diff", "yolo", "--env", ENV).returncode == 0
+    assert json.loads(e2e("diff", "yolo", "--env", ENV, "-o", "json").stdout)["changed"] is False
     old_pod = pods()[0]["Id"]
-    again = e2e("apply", "yolo", "--env", ENV)
+    again = e2e("apply", "yolo", "--env", ENV, "-o", "json")
     assert "unchanged and ready" in again.stderr
+    applied = json.loads(again.stdout)
+    assert (applied["schema"], applied["changed"]) == ("servectl.apply/v1", False)
+    assert applied["images"] == [f"127.0.0.1:{e2e.registry_port}/models/yolo/image@{digest}"]
     assert "already in" in again.stderr  # nothing pushed
     assert [p["Id"] for p in pods()] == [old_pod]
 
