@@ -9,7 +9,8 @@ Checks (each problem names the file, the target and the attribute):
     package that is in the pip hub's lock file;
   - MODULE.bazel: versions equal to what the attribute lists were read at, pip hubs and base
     images declared and use_repo'd, lock files present, images pinned by digest;
-  - every model package exposes the targets the platform promises.
+  - every model package exposes the targets the platform promises, and deploys exactly the image
+    variants its model.yaml declares.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import re
 import sys
 from pathlib import Path
 
-from tools.bazel import environments_bzl, image_checks, pip_checks, runner_checks
+from tools.bazel import environments_bzl, image_checks, pip_checks, runner_checks, variant_checks
 from tools.bazel.module_file import ModuleFile, read_module_file
 from tools.bazel.packages import Problem, label_values, split_label
 from tools.bazel.rule_specs import RuleSpecs, load_rule_specs
@@ -367,6 +368,7 @@ def check_repo(
     problems += check_cycles(workspace)
     if check_model_packages:
         problems += check_models(workspace)
+        problems += variant_checks.check_image_variants(workspace)
     problems += runner_checks.check_test_runners(workspace)
     problems += runner_checks.check_test_files_have_targets(workspace)
     problems += pip_checks.check_mixed_hubs(workspace, module, root)

@@ -54,8 +54,9 @@ class Deploy:
         return self.inputs.env
 
     def image_labels(self) -> list[Label]:
-        """The images the model's manifests name (model.yaml's ``image``)."""
-        return [self.inputs.model.image_label]
+        """The images the model's manifests name: the variant of model.yaml's ``images`` the
+        environment's device picks (a CPU environment never builds or pushes the GPU image)."""
+        return [self.inputs.image_label]
 
     # -- images ----------------------------------------------------------------------------------
 

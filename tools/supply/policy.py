@@ -191,7 +191,7 @@ def warn_model_licences(model: str, env: str) -> None:
     """``resolve``'s warning: the model's images whose last SBOM carries an undecided licence."""
     from tools.k8s.render.inputs import load_inputs
 
-    warn_licences([load_inputs(model, env, root=REPO_ROOT).model.image_label], env)
+    warn_licences([load_inputs(model, env, root=REPO_ROOT).image_label], env)
 
 
 def warn_licences(labels: list[Label], env: str, path: Path | None = None) -> None:

@@ -4,6 +4,7 @@ use the checkout's build dir. Shared by tools/oci's tests and each model's test_
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import os
 import shutil
 import subprocess
@@ -22,6 +23,25 @@ def unpack(layout_dir: Path, manifest: dict, dest: Path) -> None:
         blob = layout_dir / "blobs" / "sha256" / layer["digest"].removeprefix("sha256:")
         with tarfile.open(blob, "r:gz") as tar:
             tar.extractall(dest, **FULLY_TRUSTED)
+
+
+def layer_files(
+    layout_dir: Path, manifest: dict, read: tuple[str, ...] = ()
+) -> tuple[set[str], dict[str, bytes]]:
+    """What the image's layers hold, streamed without unpacking (a CUDA image is GBs): every path
+    (``usr/local/...``, no leading slash) and the bytes of the regular files matching a pattern of
+    ``read`` (fnmatch), the last layer's copy winning."""
+    paths: set[str] = set()
+    contents: dict[str, bytes] = {}
+    for layer in manifest["layers"]:
+        blob = layout_dir / "blobs" / "sha256" / layer["digest"].removeprefix("sha256:")
+        with tarfile.open(blob, "r|gz") as tar:
+            for member in tar:
+                name = member.name.removeprefix("./").lstrip("/")
+                paths.add(name)
+                if member.isfile() and any(fnmatch.fnmatch(name, pattern) for pattern in read):
+                    contents[name] = tar.extractfile(member).read()
+    return paths, contents
 
 
 def podman_run(

@@ -59,7 +59,7 @@ TOY_MODEL_YAML = {
     "name": "toy",
     "runtime": "fastapi",
     "version": "3",
-    "image": "//models/toy:image",
+    "images": {"cpu": "//models/toy:image"},
     "client": "models.toy.client",
     "env": {"MODEL_HANDLER": "models.toy.handler:Echo", "MODEL_PATH": "/dev/null"},
 }

@@ -12,6 +12,7 @@ from tools.k8s.schema.environments import Environment, ModelEnvironment, environ
 from tools.k8s.schema.runtime_metrics import RuntimeMetrics
 from tools.k8s.schema.safe_types import expand
 from tools.k8s.schema.specs import ModelSpec, PlatformSpec, RuntimeSpec
+from tools.labels import Label
 from tools.paths import REPO_ROOT
 
 
@@ -45,6 +46,14 @@ class RenderInputs:
     def gpu_resource(self) -> str | None:
         """The extended resource (GPU or MIG profile) the pods request, or None."""
         return self.env.gpu_resource(self.model.name)
+
+    @property
+    def image_label(self) -> Label:
+        """The image variant the environment's device picks (model.yaml ``images``; the
+        environment's load already refused a device the model has no image for)."""
+        label = self.model.images.label(self.placement.device)
+        assert label is not None, "checked by tools.k8s.schema.environments._check_models"
+        return label
 
     def expand(self, text: str) -> str:
         """runtime.yaml's placeholders filled for this model: {model}, {version}, {port:<name>}."""

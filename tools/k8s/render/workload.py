@@ -42,7 +42,7 @@ def runtime_config_files(inputs: RenderInputs) -> dict[str, str] | None:
     config_files = load_hook(
         spec.module, "config_files", signature="config_files(model_dir, model_name, gpu)", **where
     )
-    files = config_files(model_dir(inputs.name, inputs.root), inputs.name, inputs.gpu_resource is not None)
+    files = config_files(model_dir(inputs.name, inputs.root), inputs.name, inputs.placement.device == "gpu")
     if not isinstance(files, dict) or not files:
         raise UserError(f"{spec.module}.config_files returned {type(files).__name__}, not files", **where)
     for key, text in files.items():
@@ -122,7 +122,11 @@ def _mounts_and_volumes(inputs: RenderInputs, files: dict[str, str] | None) -> t
 def _container(inputs: RenderInputs, files: dict[str, str] | None) -> dict:
     runtime = inputs.runtime
     mounts, _ = _mounts_and_volumes(inputs, files)
-    container: dict = {"name": CONTAINER_NAME, "image": inputs.model.image, "imagePullPolicy": "IfNotPresent"}
+    container: dict = {
+        "name": CONTAINER_NAME,
+        "image": str(inputs.image_label),
+        "imagePullPolicy": "IfNotPresent",
+    }
     if runtime.command:
         container["command"] = [inputs.expand(w) for w in runtime.command]
     if runtime.args:

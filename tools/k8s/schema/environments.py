@@ -25,7 +25,7 @@ from tools.k8s.schema.safe_types import (
     Quantity,
     Registry,
 )
-from tools.k8s.schema.specs import Strict, validation_error
+from tools.k8s.schema.specs import Device, Strict, validation_error
 from tools.k8s.schema.strict_yaml import load_data_file
 from tools.paths import REPO_ROOT
 
@@ -152,6 +152,12 @@ class ModelEnvironment(Strict):
     tolerations: list[Toleration] = Field(default_factory=list)
     # Loopback ports the local (podman) runner publishes, by the runtime's port names.
     hostPorts: dict[PortName, HostPort] = Field(default_factory=dict)
+
+    @property
+    def device(self) -> Device:
+        """``gpu`` when the environment gives the model a GPU or MIG slice, else ``cpu``: the image
+        variant of model.yaml's ``images`` the model runs here."""
+        return "cpu" if self.gpu.kind == "none" else "gpu"
 
 
 class RegistryTLS(Strict):
@@ -296,7 +302,16 @@ def _check_models(env: Environment, path: Path, catalog: Catalog) -> None:
             raise UserError(
                 f"unknown model; known models: {', '.join(models)}", file=path, field=f"models.{model}"
             )
-        runtime = catalog.runtime(catalog.model(model).runtime)
+        spec = catalog.model(model)
+        if spec.images.label(entry.device) is None:
+            fix = "remove its gpu" if entry.device == "gpu" else "give it a gpu"
+            raise UserError(
+                f"model {model} has no {entry.device} image (its model.yaml images: "
+                f"{', '.join(spec.images.labels())}); {fix}, or add images.{entry.device} to the model",
+                file=path,
+                field=f"models.{model}.gpu",
+            )
+        runtime = catalog.runtime(spec.runtime)
         ports = [p.name for p in runtime.ports]
         for name in entry.hostPorts:
             if name not in ports:

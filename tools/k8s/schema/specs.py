@@ -228,31 +228,58 @@ class RuntimeSpec(Strict):
 # --- models/<m>/model.yaml ---------------------------------------------------------------------
 
 
+Device = Literal["cpu", "gpu"]
+DEVICES: tuple[Device, ...] = ("cpu", "gpu")
+
+
+def _label(value: str) -> str:
+    try:
+        Label.parse(value)
+    except UserError as error:
+        raise ValueError(error.message) from None
+    return value
+
+
+class ImageVariants(Strict):
+    """The model's image per device, each a Bazel label that resolve swaps for
+    registry/repo@sha256:... An environment that gives the model a GPU (``models.<m>.gpu``) gets
+    ``gpu``, any other ``cpu``; a variant the model lacks is an error in that environment."""
+
+    cpu: str | None = None  # must not carry CUDA libraries: CPU nodes never pull a multi-GB image
+    gpu: str | None = None  # must carry what the runtime needs to use the GPU (CUDA torch, TF GPU)
+
+    @field_validator("cpu", "gpu")
+    @classmethod
+    def _labels(cls, value: str | None) -> str | None:
+        return None if value is None else _label(value)
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> ImageVariants:
+        if self.cpu is None and self.gpu is None:
+            raise ValueError("a model needs at least one image variant: cpu or gpu")
+        return self
+
+    def label(self, device: Device) -> Label | None:
+        """The variant's image label, or None when the model has no image for ``device``."""
+        value = getattr(self, device)
+        return None if value is None else Label.parse(value)
+
+    def labels(self) -> dict[str, Label]:
+        """Device -> label, for every variant the model has."""
+        return {d: label for d in DEVICES if (label := self.label(d)) is not None}
+
+
 class ModelSpec(Strict):
     """models/<m>/model.yaml."""
 
     name: DnsLabel
     runtime: DnsLabel
     version: LabelValue
-    image: str  # the Bazel label of the image; resolve swaps it for registry/repo@sha256:...
+    images: ImageVariants
     env: dict[EnvName, Word] = {}  # extra container environment for this model
     # The model's client (``predict_once(url, input, *, raw) -> str``), which ``servectl predict``
     # loads by this dotted path: tools never import a model.
     client: ModulePath | None = None
-
-    @field_validator("image")
-    @classmethod
-    def _image_label(cls, value: str) -> str:
-        try:
-            Label.parse(value)
-        except UserError as error:
-            raise ValueError(error.message) from None
-        return value
-
-    @property
-    def image_label(self) -> Label:
-        """``image`` as a Label."""
-        return Label.parse(self.image)
 
 
 # --- loading -----------------------------------------------------------------------------------

@@ -36,9 +36,9 @@ def test_every_pair_through_one_catalog_parses_each_file_once(tmp_path, parses):
     pairs = [(m, e) for m in catalog.model_names for e in catalog.environment_names]
     assert len(pairs) == 12  # 4 models x 3 environments
     for model, env in pairs:
-        # The label comes from the model's own data: yolo-torchserve lives in models/yolo_torchserve.
-        image = catalog.model(model).image
-        resolve(model, env, {image: DIGEST}, catalog=catalog)
+        # The labels come from the model's own data: yolo-torchserve lives in models/yolo_torchserve.
+        variants = catalog.model(model).images.labels().values()
+        resolve(model, env, {str(label): DIGEST for label in variants}, catalog=catalog)
     data_files = [
         *root.glob("models/*/model.yaml"),
         *root.glob("runtimes/*/runtime.yaml"),

@@ -36,7 +36,7 @@ def test_the_real_files_load():
 def test_a_model_named_with_a_dash_lives_in_a_package_with_an_underscore():
     # Kubernetes names take no "_", Python packages no "-": one name, two spellings.
     assert model_dir("yolo-torchserve") == REPO_ROOT / "models" / "yolo_torchserve"
-    assert load_model("yolo-torchserve").image == "//models/yolo_torchserve:image"
+    assert str(load_model("yolo-torchserve").images.label("cpu")) == "//models/yolo_torchserve:image"
     with pytest.raises(UserError, match="unknown model 'yolo_torchserve'"):
         load_model("yolo_torchserve")
 
