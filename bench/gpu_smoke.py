@@ -5,9 +5,9 @@
 Needs: an NVIDIA driver for CUDA 13.0 (R580 or newer: the GPU image's torch is 2.14.1+cu130; its
 tritonserver brings its own CUDA 12.6 runtime, which that driver also serves) with nvidia-smi;
 podman with the NVIDIA Container Toolkit's CDI spec (`nvidia-ctk cdi generate
---output=/etc/cdi/nvidia.yaml`, so `--device nvidia.com/gpu=all` works); and the two images of models/gpt2/model.yaml `images` (built here, from the
-cache if built before: `./dev build //models/gpt2:image_gpu`). Nothing else: no cluster, no
-registry.
+--output=/etc/cdi/nvidia.yaml`, so `--device nvidia.com/gpu=all` works); and the two images
+of models/gpt2/model.yaml `images` (built here, from the cache if built before: `./dev build
+//models/gpt2:image_gpu`). Nothing else: no cluster, no registry.
 
 For each variant (cpu, then gpu) it starts the image under podman as the platform does (uid 65532,
 read-only root, no capabilities) with the config.pbtxt the manifests mount for that device
