@@ -32,6 +32,12 @@ REQUIRED_HUBS = ("pypi_tfserving", "pypi_tools")
 PYTHON_VERSION = "3.11"
 DEPLOY_VERBS = ("resolve", "diff", "apply", "delete", "status")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+# Bases whose digest no public record gave (never invented): pulled by tag, which rules_oci resolves
+# at fetch time, and reported as a warning naming the fix; an entry that no tag-pull matches is an error.
+UNRESOLVED_PULLS = {
+    "tensorflow_serving": "#16: no public record of docker.io/tensorflow/serving:2.21.0's digest was found;"
+    " run `crane digest docker.io/tensorflow/serving:2.21.0` and pin it",
+}
 _LOCK_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==", re.MULTILINE)
 
 
@@ -72,6 +78,8 @@ def check_module(module: ModuleFile, specs: RuleSpecs, root: Path) -> list[Probl
             made.setdefault(tag.extension, set()).add(name)
             for platform in tag.attrs.get("platforms", []):
                 made[tag.extension].add("_".join([name, *platform.split("/")]))
+            if name in UNRESOLVED_PULLS and "digest" not in tag.attrs and tag.attrs.get("tag"):
+                continue  # a warning (unresolved_pulls)
             if not _DIGEST.match(tag.attrs.get("digest", "")):
                 problems.append(Problem(file, f"oci.pull {name}: must be pinned by digest (sha256:<64 hex>)"))
             if "tag" in tag.attrs:
@@ -82,6 +90,9 @@ def check_module(module: ModuleFile, specs: RuleSpecs, root: Path) -> list[Probl
             and tag.attrs.get("python_version") != PYTHON_VERSION
         ):
             problems.append(Problem(file, f"python.toolchain must be {PYTHON_VERSION}"))
+    tag_pulls = set(unresolved_pulls(module))
+    for name in sorted(set(UNRESOLVED_PULLS) - tag_pulls):
+        problems.append(Problem(file, f"UNRESOLVED_PULLS lists {name}, which no oci.pull pulls by tag alone"))
     for hub in REQUIRED_HUBS:
         if hub not in made.get(PIP_EXTENSION, set()):
             problems.append(Problem(file, f"no pip.parse(hub_name = {hub!r})"))
@@ -92,6 +103,20 @@ def check_module(module: ModuleFile, specs: RuleSpecs, root: Path) -> list[Probl
         for name in sorted(used - names):
             problems.append(Problem(file, f"use_repo() names {name}, which no tag of {extension} makes"))
     return problems
+
+
+def unresolved_pulls(module: ModuleFile) -> dict[str, str]:
+    """oci.pull name -> warning, for the UNRESOLVED_PULLS pulled by tag alone."""
+    return {
+        tag.attrs["name"]: f"MODULE.bazel: oci.pull {tag.attrs['name']} is pulled by tag "
+        f"{tag.attrs['tag']!r}, not by digest ({UNRESOLVED_PULLS[tag.attrs['name']]})"
+        for tag in module.tags
+        if tag.extension == OCI_EXTENSION
+        and tag.name == "pull"
+        and tag.attrs.get("name") in UNRESOLVED_PULLS
+        and "digest" not in tag.attrs
+        and tag.attrs.get("tag")
+    }
 
 
 class LockIndex:
@@ -376,6 +401,7 @@ def check_repo(
     problems += source_problems
     if warnings is not None:
         warnings.extend(source_warnings)
+        warnings.extend(unresolved_pulls(module).values())
     problems += image_checks.check_pkg_tar_remaps(workspace)
     problems += image_checks.check_launchers(workspace, shell_less_pulls(module))
     problems += image_checks.check_host_platform(workspace, multi_platform_pulls(module))

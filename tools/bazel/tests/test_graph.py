@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.bazel.graph import check_repo, main
+from tools.bazel.graph import UNRESOLVED_PULLS, check_repo, main
 from tools.bazel.tests.conftest import TESTDATA
 from tools.bazel.workspace import Workspace
 from tools.paths import REPO_ROOT
@@ -92,6 +92,11 @@ MODULE_CASES = {
             "unknown attribute 'requirements'"
         ],
     ),
+    "unresolved_base_pinned_or_gone": (
+        'tag = "2.21.0",\n)',
+        'digest = "sha256:3930bdf5b6f1cac4c2e2d6920da491982b8c5f68a32d2688b558c6ba97bde4cc",\n)',
+        ["MODULE.bazel: UNRESOLVED_PULLS lists tensorflow_serving, which no oci.pull pulls by tag alone"],
+    ),
     "missing_lock": (
         '"//third_party/python:requirements_tfserving_nodeps.lock"',
         '"//third_party/python:requirements_tfserving_nodepz.lock"',
@@ -109,6 +114,16 @@ def test_broken_module_file_is_reported(fixture_repo, case):
     root = fixture_repo("good")
     _edit(root / "MODULE.bazel", old, new)
     assert [str(p) for p in check_repo(root)] == expected
+
+
+def test_a_base_pulled_by_tag_is_a_warning_only_when_listed_unresolved(fixture_repo):
+    root = fixture_repo("good")
+    warnings: list[str] = []
+    assert check_repo(root, warnings=warnings) == []
+    assert [w for w in warnings if "tensorflow_serving " in w] == [
+        "MODULE.bazel: oci.pull tensorflow_serving is pulled by tag '2.21.0', not by digest "
+        f"({UNRESOLVED_PULLS['tensorflow_serving']})"
+    ]
 
 
 def test_cli_prints_problems_and_exits_1(fixture_repo, capsys):
