@@ -74,7 +74,10 @@ def test_pods_meet_pod_security_restricted(rendered, model, env):
     assert {"name": "tmp", "emptyDir": {"sizeLimit": pod["volumes"][0]["emptyDir"]["sizeLimit"]}} in pod[
         "volumes"
     ]
-    assert container["image"] == f"//models/{model}:image", "a label until resolve"
+    variant = (
+        "image_gpu" if any(k.startswith("nvidia.com/") for k in container["resources"]["limits"]) else "image"
+    )
+    assert container["image"] == f"//models/{model}:{variant}", "a label until resolve"
     assert set(container["resources"]) == {"requests", "limits"}
     assert {"startupProbe", "readinessProbe", "livenessProbe"} <= set(container)
 
