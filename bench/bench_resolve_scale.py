@@ -60,7 +60,8 @@ def make_scratch_repo(root: Path, n: int) -> None:
         if repository.is_dir():  # Triton: the directory is named after the model
             (repository / template).rename(repository / name)
         spec = yaml.safe_load((model_dir / "model.yaml").read_text())
-        spec.update(name=name, image=f"//models/{name}:image")
+        variants = {"cpu": "image", "gpu": "image_gpu"}
+        spec.update(name=name, images={d: f"//models/{name}:{variants[d]}" for d in spec["images"]})
         (model_dir / "model.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
         for path, data in envs.items():
             entry = json.loads(json.dumps(templates[path][template]))
@@ -74,7 +75,7 @@ def make_scratch_repo(root: Path, n: int) -> None:
 
 def measure(root: Path, shared: bool) -> dict:
     """Resolves every pair under ``root`` in this process; the numbers for one N."""
-    from tools.k8s.checks.golden import test_digest
+    from tools.k8s.checks.golden import synthetic_digests
     from tools.k8s.render.resolve import resolve
     from tools.k8s.schema import strict_yaml
     from tools.k8s.schema.catalog import Catalog
@@ -98,9 +99,7 @@ def measure(root: Path, shared: bool) -> dict:
     warm = Catalog(root)
     for template in range(min(len(TEMPLATES), len(warm.model_names))):
         model = warm.model_names[template]
-        resolve(
-            model, warm.environment_names[0], {f"//models/{model}:image": test_digest(model)}, catalog=warm
-        )
+        resolve(model, warm.environment_names[0], synthetic_digests(model, warm), catalog=warm)
     warmup = time.perf_counter() - started_warmup
     parsed = 0
 
@@ -115,9 +114,8 @@ def measure(root: Path, shared: bool) -> dict:
         catalog = Catalog(root)
         pairs = [(m, e) for m in catalog.model_names for e in catalog.environment_names]
         for model, env in pairs:
-            label = f"//models/{model}:image"
             own = catalog if shared else Catalog(root)
-            objects += len(resolve(model, env, {label: test_digest(label)}, catalog=own))
+            objects += len(resolve(model, env, synthetic_digests(model, own), catalog=own))
         total += time.perf_counter() - start
         counted = parsed if counted is None else counted
     elapsed = total / rounds

@@ -17,6 +17,7 @@ from lightkube.resources.core_v1 import ServiceAccount
 from tools.deploy import kubernetes as cluster
 from tools.k8s.checks.monitoring_crds import crds
 from tools.k8s.render.resolve import resolve
+from tools.k8s.schema.catalog import Catalog
 from tools.testing.k8s_objects import for_kubernetes_1_20, install_crd
 
 pytestmark = pytest.mark.slow
@@ -32,7 +33,8 @@ def digest(model: str) -> str:
 
 
 def manifests(model: str, env: str = "staging") -> list[dict]:
-    return for_kubernetes_1_20(resolve(model, env, digests={f"//models/{model}:image": digest(model)}))
+    variants = Catalog().model(model).images.labels().values()  # whichever the environment picks
+    return for_kubernetes_1_20(resolve(model, env, digests={str(label): digest(model) for label in variants}))
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +55,9 @@ def test_rendered_model_applies_and_then_diff_is_empty(apiserver, kube, model):
     assert cluster.diff(manifests(model), kubeconfig=apiserver) == []
     (deployment,) = cluster.status(manifests(model), kubeconfig=apiserver).deployments
     assert deployment.images == tuple(_images(model))
-    assert deployment.images[0].endswith(f"/models/{model}/image@{digest(model)}")
+    # staging gives gpt2 and resnet50 a GPU: their GPU variant; yolo and yolo-torchserve run on CPU.
+    variant = "image_gpu" if model in ("gpt2", "resnet50") else "image"
+    assert deployment.images[0].endswith(f"/models/{model.replace('-', '_')}/{variant}@{digest(model)}")
 
 
 def test_deleting_one_model_leaves_the_others_and_the_shared_objects(apiserver, kube):

@@ -17,7 +17,7 @@ import pytest
 
 from tools.deploy import kubernetes as cluster
 from tools.errors import UserError
-from tools.k8s.checks.golden import test_digest as fixed_digest
+from tools.k8s.checks.golden import synthetic_digests
 from tools.k8s.checks.monitoring_crds import crds
 from tools.k8s.checks.validate import schema_problems
 from tools.k8s.render.resolve import resolve
@@ -49,8 +49,7 @@ def with_servicemonitor_crd(apiserver) -> Path:
 def test_every_model_applies_and_then_has_no_diff(with_servicemonitor_crd, data_root, env):
     kubeconfig = with_servicemonitor_crd
     for model in MODELS:
-        label = f"//models/{model}:image"
-        objects = for_kubernetes_1_20(resolve(model, env, {label: fixed_digest(label)}, root=data_root))
+        objects = for_kubernetes_1_20(resolve(model, env, synthetic_digests(model), root=data_root))
         changes = cluster.apply(objects, kubeconfig=kubeconfig)
         applied = {c.kind for c in changes}
         # Metrics are on everywhere (local's Prometheus scrapes what they say): both CRD kinds too.
@@ -92,9 +91,7 @@ def test_the_api_server_enforces_our_monitoring_crds(
     with_servicemonitor_crd, data_root, kind, path, value, says
 ):
     """What the offline validator refuses in these kinds, the API server refuses with our CRDs installed."""
-    objects = for_kubernetes_1_20(
-        resolve("gpt2", "prod", {"//models/gpt2:image": fixed_digest("//models/gpt2:image")}, root=data_root)
-    )
+    objects = for_kubernetes_1_20(resolve("gpt2", "prod", synthetic_digests("gpt2"), root=data_root))
     broken = _break(objects, kind, path, value)
     assert any(kind in p for doc in broken for p in schema_problems(doc) if doc["kind"] == kind)
     with pytest.raises(UserError, match="was rejected by the API server") as caught:

@@ -86,8 +86,8 @@ def test_malformed_override_is_an_error():
 
 def test_no_tag_ever_reaches_the_output():
     for model in ("yolo", "gpt2", "resnet50"):
-        label = f"//models/{model}:image"
-        docs = resolve(model, "staging", {label: fake_digest(model)})
+        variants = ("image", "image_gpu") if model != "yolo" else ("image",)  # staging: gpt2, resnet50 on GPU
+        docs = resolve(model, "staging", {f"//models/{model}:{v}": fake_digest(model) for v in variants})
         for image in images(docs):
             name, _, digest = image.partition("@")
             assert digest == fake_digest(model)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tools.errors import UserError
-from tools.k8s.checks.golden import test_digest as fixed_digest
+from tools.k8s.checks.golden import synthetic_digests
 from tools.k8s.checks.validate import (
     KUBERNETES_VERSIONS,
     checkov_binary,
@@ -35,8 +35,7 @@ CASES = list(itertools.product(MODELS, ENVS))
 def resolved() -> dict[tuple[str, str], list[dict]]:
     out = {}
     for model, env in CASES:
-        label = f"//models/{model}:image"
-        out[model, env] = resolve(model, env, {label: fixed_digest(label)})
+        out[model, env] = resolve(model, env, synthetic_digests(model))
     return out
 
 
