@@ -26,6 +26,7 @@ from tools.k8s.checks.monitoring_crds import crds
 from tools.k8s.render.deployer import deployer_objects
 from tools.k8s.render.inputs import load_inputs
 from tools.k8s.render.resolve import resolve
+from tools.k8s.schema.catalog import Catalog
 from tools.testing.apiserver import running_apiserver
 from tools.testing.cli import servectl
 from tools.testing.k8s_objects import for_kubernetes_1_20, install_crd
@@ -63,7 +64,8 @@ def admin(server) -> Client:
 
 
 def manifests(model: str) -> list[dict]:
-    return for_kubernetes_1_20(resolve(model, ENV, digests={f"//models/{model}:image": DIGEST}))
+    variants = Catalog().model(model).images.labels().values()  # staging gives gpt2, resnet50 a GPU
+    return for_kubernetes_1_20(resolve(model, ENV, digests={str(label): DIGEST for label in variants}))
 
 
 def cert_kubeconfig(server, tmp_path: Path, user: str, groups: tuple[str, ...]) -> Path:

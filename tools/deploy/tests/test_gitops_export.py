@@ -25,7 +25,8 @@ from tools.testing.cli import servectl
 ENV = "staging"
 CATALOG = Catalog()
 MODELS = sorted(CATALOG.environment(ENV).models)
-LABELS = {m: str(CATALOG.model(m).image_label) for m in MODELS}
+# The image each model runs in this environment: the variant of model.yaml `images` its device picks.
+LABELS = {m: str(CATALOG.model(m).images.label(CATALOG.environment(ENV).models[m].device)) for m in MODELS}
 DIGESTS = {label: "sha256:" + hashlib.sha256(label.encode()).hexdigest() for label in LABELS.values()}
 DIGEST_ARGS = [arg for label, digest in DIGESTS.items() for arg in ("--digest", f"{label}={digest}")]
 
