@@ -10,9 +10,10 @@ import sys
 
 from tools.errors import UserError
 from tools.labels import Label, image_repository
+from tools.oci.push import tls_from_environment
 from tools.paths import image_layout_dir
+from tools.supply import models, provenance, referrers, sbom, signing
 from tools.supply import policy as policies
-from tools.supply import provenance, referrers, sbom, signing
 from tools.supply.contents import image_manifest, read_image
 
 
@@ -83,6 +84,11 @@ def verify(label: Label, digest: str, env: str, registry: str) -> list[str]:
             public, payload, layer["annotations"][signing.SIGNATURE_ANNOTATION]
         ):
             valid = True
+    if policies.environment_policy(env).requireModelSignature and models.model_layers(layout_dir):
+        try:
+            problems += models.image_model_problems(layout_dir, policies.model_public_key())
+        except UserError as error:
+            problems.append(error.message)
     if not signatures:
         problems.append(f"missing signature for {identity}")
     elif not valid:
@@ -120,7 +126,8 @@ def enforce(environment, digests: dict[str, str], *, push: bool = True) -> None:
             failures.append(f"{label}@{digest[:19]}: {'; '.join(problems)}")
             continue
         if push:
-            count = referrers.push_referrers(layout_dir, registry, image_repository(label))
+            tls = tls_from_environment(environment.registryTLS)
+            count = referrers.push_referrers(layout_dir, registry, image_repository(label), **tls)
             _say(f"{label}: signature, SBOM and provenance verified; {count} referrers pushed to {registry}")
         else:
             _say(f"{label}: signature, SBOM and provenance verified")
