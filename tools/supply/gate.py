@@ -36,8 +36,9 @@ def _signed_statement(layout_dir, artifact_type: str, public, digest: str, what:
     return statement
 
 
-def verify(label: Label, digest: str, env: str, registry: str) -> list[str]:
-    """What is missing or invalid for ``label`` at ``digest`` under ``env``'s policy (empty: all good)."""
+def verify(label: Label, digest: str, env: str, registry: str, *, models_signed: bool = False) -> list[str]:
+    """What is missing or invalid for ``label`` at ``digest`` under ``env``'s policy (empty: all good).
+    ``models_signed``: each model the image carries must have a model.sig that verifies."""
     layout_dir = image_layout_dir(label)
     try:
         built = image_manifest(layout_dir)[0]
@@ -84,7 +85,7 @@ def verify(label: Label, digest: str, env: str, registry: str) -> list[str]:
             public, payload, layer["annotations"][signing.SIGNATURE_ANNOTATION]
         ):
             valid = True
-    if policies.environment_policy(env).requireModelSignature and models.model_layers(layout_dir):
+    if models_signed and models.model_layers(layout_dir):
         try:
             problems += models.image_model_problems(layout_dir, policies.model_public_key())
         except UserError as error:
@@ -121,7 +122,9 @@ def enforce(environment, digests: dict[str, str], *, push: bool = True) -> None:
         except UserError as error:
             failures.append(f"{label}: {error}")
             continue
-        problems = verify(label, digest, env, registry)
+        problems = verify(
+            label, digest, env, registry, models_signed=environment.features.verifyModelSignatures
+        )
         if problems:
             failures.append(f"{label}@{digest[:19]}: {'; '.join(problems)}")
             continue

@@ -63,8 +63,6 @@ class ModelSigning(_Strict):
 
 class EnvironmentPolicy(_Strict):
     skipChecks: bool = False
-    # The image must carry model.sig beside each model's weights, verifying with models.publicKey.
-    requireModelSignature: bool = False
     publicKey: str | None = None
     signingKey: SigningKey | None = None
     acceptLicences: list[AcceptedLicence] = []

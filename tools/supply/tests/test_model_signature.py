@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,49 @@ def test_prod_refuses_an_unsigned_model_and_accepts_a_signed_one(hello, policy_f
     message = str(caught.value)
     assert "/models/toy: " in message and "no model signature (model.sig) beside the weights" in message
     assert "\n" not in message
+
+
+def served_settings(model_dir: Path, public_key: Path) -> dict[str, str]:
+    """The fastapi runtime's settings as staging renders them for a model (the key's variable and
+    path from the rendered Deployment), pointed at the image's unpacked model directory."""
+    from tools.k8s.render import workload
+    from tools.k8s.render.inputs import load_inputs
+
+    container = workload.deployment(load_inputs("yolo", "staging"), None)["spec"]["template"]["spec"]
+    env = {e["name"]: e["value"] for e in container["containers"][0]["env"]}
+    (name,) = [k for k, v in env.items() if v == f"{workload.MODEL_KEY_DIR}/{workload.MODEL_KEY_FILE}"]
+    toy_handler = "runtimes.fastapi.tests.toy_models:GatedSum"  # reads MODEL_PATH: the gate file
+    return {
+        "MODEL_NAME": "toy",
+        "MODEL_HANDLER": toy_handler,
+        "MODEL_PATH": str(model_dir / "gate"),
+        name: str(public_key),
+    }
+
+
+def test_the_fastapi_server_serves_the_images_signed_model_and_refuses_a_tampered_one(
+    hello, policy_file, key_pairs, tmp_path
+):
+    """Real uvicorn (python -m runtimes.fastapi) over the files the image carries."""
+    from runtimes.fastapi.tests.server_process import running_server
+    from tools.oci.builder import build_image
+
+    build_image(SIGNED)
+    model_dir = unpack_model(image_layout_dir(SIGNED), tmp_path / "rootfs")
+    settings = served_settings(model_dir, key_pairs["right"][1])
+    with running_server(settings, tmp_path, wait_for="/ready") as server, server.client() as client:
+        assert 'model_signature_verified{model="toy"} 1.0' in client.get("/metrics").text
+
+    weights = model_dir / "weights.bin"
+    data = bytearray(weights.read_bytes())
+    data[7] ^= 1
+    weights.write_bytes(bytes(data))
+    with running_server(settings, tmp_path, wait_for="/health") as server, server.client() as client:
+        server.wait_until("/ready", status=503)
+        deadline = time.monotonic() + 30
+        while "refusing to load" not in server.log() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        (line,) = [line for line in server.log().splitlines() if "refusing to load" in line]
+        assert "model toy: weights signature check failed" in line and "weights.bin" in line
+        assert client.get("/ready").status_code == 503
+        assert 'model_signature_verified{model="toy"} 0.0' in client.get("/metrics").text
