@@ -144,3 +144,20 @@ def test_the_fastapi_server_serves_the_images_signed_model_and_refuses_a_tampere
         assert "model toy: weights signature check failed" in line and "weights.bin" in line
         assert client.get("/ready").status_code == 503
         assert 'model_signature_verified{model="toy"} 0.0' in client.get("/metrics").text
+
+
+def test_a_missing_model_key_is_one_line_and_nothing_passes(hello, policy_file, monkeypatch, tmp_path):
+    import yaml
+
+    from tools.oci.builder import build_image
+
+    signed = build_image(SIGNED)
+    data = yaml.safe_load(policy_file.read_text())
+    data["models"]["publicKey"] = "keys/models.pub"  # as platform/supply-chain.yaml: not committed yet
+    (tmp_path / "no-model-key.yaml").write_text(yaml.safe_dump(data))
+    monkeypatch.setenv("CF_SUPPLY_CHAIN_FILE", str(tmp_path / "no-model-key.yaml"))
+    with pytest.raises(UserError) as caught:
+        gate.enforce(PROD, {str(SIGNED): signed.digest}, push=False)
+    assert "public key keys/models.pub is missing: add the public half of the model signing key" in str(
+        caught.value
+    )
