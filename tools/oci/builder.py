@@ -199,6 +199,12 @@ def _placed_files(spec: ImageSpec, package: str, root: Path) -> dict[str, Path]:
     return placed
 
 
+def model_signer():
+    from tools.supply.models import image_signer  # model-signing is imported only to sign
+
+    return image_signer()
+
+
 def build_image(label: Label | str, *, stamp: bool = False, root: Path = REPO_ROOT) -> BuiltImage:
     """Builds the image at ``label`` into its OCI layout and writes its ``.digest`` file."""
     from tools.artifacts import build_artifacts  # imports the model's module only when needed
@@ -216,13 +222,15 @@ def build_image(label: Label | str, *, stamp: bool = False, root: Path = REPO_RO
         lock = root / lock_label.package / lock_label.name
         with progress.step("pip packages") as step:
             all_layers.append((f"pip install -r {spec.requirements}", layers.pip_layer(lock, step)))
+    # The model signing key, when set: model.sig beside the weights (tools/supply/models.py).
+    sign = model_signer() if spec.artifacts else None
     for destination, artifact in sorted(spec.artifacts.items()):
         source = build_artifacts(Label.parse(artifact, package=label.package))
         with progress.step(f"artifacts {destination}") as step:
             all_layers.append(
                 (
                     f"artifacts {artifact} -> {destination}",
-                    layers.artifacts_layer(destination, source, spec.artifacts_exclude, step),
+                    layers.artifacts_layer(destination, source, spec.artifacts_exclude, step, sign),
                 )
             )
     if spec.files:

@@ -61,30 +61,10 @@ def credentials_store_arguments(host: str, scratch_dir: Path) -> list[str]:
     store = config.get("credsStore")
     if not store or _names(config, host) or any(_names(_read(f), host) for f in _containers_auth_files()):
         return []
-    helper = shutil.which(f"docker-credential-{store}")
-    if helper is None:
-        raise UserError(
-            f"names the credential helper docker-credential-{store}, which is not on PATH",
-            file=config_file,
-            field="credsStore",
-        )
-    try:
-        answer = subprocess.run([helper, "get"], input=host, capture_output=True, text=True, timeout=120)
-    except subprocess.TimeoutExpired:
-        raise UserError(f"docker-credential-{store} get {host} did not answer within 120 s") from None
-    if answer.returncode != 0:
-        said = (answer.stdout + answer.stderr).strip()
-        if "credentials not found" in said.lower():
-            return []  # nothing stored for this registry: push anonymously, as docker would
-        detail = said.splitlines()[-1] if said else f"exit {answer.returncode}"
-        raise UserError(f"docker-credential-{store} get {host} failed: {detail}", file=config_file)
-    try:
-        found = json.loads(answer.stdout)
-        user, secret = found["Username"], found["Secret"]
-    except (ValueError, KeyError, TypeError):
-        raise UserError(
-            f"docker-credential-{store} get {host} answered something that is not credentials"
-        ) from None
+    found = _ask_helper(store, host, config_file, "credsStore")
+    if found is None:
+        return []  # nothing stored for this registry: push anonymously, as docker would
+    user, secret = found
     # "<token>" as the user is docker's convention for an identity (OAuth refresh) token.
     entry = (
         {"identitytoken": secret}
@@ -96,3 +76,61 @@ def credentials_store_arguments(host: str, scratch_dir: Path) -> list[str]:
     with os.fdopen(descriptor, "w") as out:
         json.dump({"auths": {host: entry}}, out)
     return ["--dest-authfile", str(auth_file)]
+
+
+def _ask_helper(name: str, host: str, config_file: Path, field: str) -> tuple[str, str] | None:
+    """(user, secret) from ``docker-credential-<name> get``, or None when it has none for ``host``."""
+    helper = shutil.which(f"docker-credential-{name}")
+    if helper is None:
+        raise UserError(
+            f"names the credential helper docker-credential-{name}, which is not on PATH",
+            file=config_file,
+            field=field,
+        )
+    try:
+        answer = subprocess.run([helper, "get"], input=host, capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        raise UserError(f"docker-credential-{name} get {host} did not answer within 120 s") from None
+    if answer.returncode != 0:
+        said = (answer.stdout + answer.stderr).strip()
+        if "credentials not found" in said.lower():
+            return None
+        detail = said.splitlines()[-1] if said else f"exit {answer.returncode}"
+        raise UserError(f"docker-credential-{name} get {host} failed: {detail}", file=config_file)
+    try:
+        found = json.loads(answer.stdout)
+        return found["Username"], found["Secret"]
+    except (ValueError, KeyError, TypeError):
+        raise UserError(
+            f"docker-credential-{name} get {host} answered something that is not credentials"
+        ) from None
+
+
+def find_credentials(host: str) -> tuple[str, str] | None:
+    """(user, secret) for ``host`` from where skopeo looks (containers-auth.json(5): the auth
+    files, then docker's config.json; a file's ``credHelpers`` before its ``auths``), then
+    docker's ``credsStore``; None: anonymous. A user of ``<token>`` means an identity token.
+    For callers that speak to the registry themselves (tools/supply/referrers.py), so they use
+    exactly the credentials the image push used."""
+    for path in [*_containers_auth_files(), docker_config_file()]:
+        config = _read(path)
+        helper = (config.get("credHelpers") or {}).get(host)
+        if helper:
+            return _ask_helper(helper, host, path, f"credHelpers.{host}")
+        for key, entry in (config.get("auths") or {}).items():
+            bare = key.removeprefix("https://").removeprefix("http://").split("/", 1)[0]
+            if bare != host or not isinstance(entry, dict):
+                continue
+            if entry.get("identitytoken"):
+                return "<token>", entry["identitytoken"]
+            if entry.get("auth"):
+                try:
+                    user, _, secret = base64.b64decode(entry["auth"]).decode().partition(":")
+                except (ValueError, UnicodeDecodeError):
+                    raise UserError(
+                        "is not base64 of user:password", file=path, field=f"auths.{key}.auth"
+                    ) from None
+                return user, secret
+    config_file = docker_config_file()
+    store = _read(config_file).get("credsStore")
+    return _ask_helper(store, host, config_file, "credsStore") if store else None

@@ -152,11 +152,14 @@ def fill_pip(root: Path, lock: Path) -> None:
     compile_pycs(target, ddir=f"/{SITE_PACKAGES}")
 
 
-def fill_artifacts(root: Path, destination: str, source_dir: Path, exclude: list[str]) -> None:
-    """Copies a model_artifacts directory to ``destination`` under ``root``, minus ``exclude``."""
+def fill_artifacts(root: Path, destination: str, source_dir: Path, exclude: list[str], sign=None) -> None:
+    """Copies a model_artifacts directory to ``destination`` under ``root``, minus ``exclude``;
+    ``sign(directory)`` then writes its model.sig over exactly those files (tools/supply/models.py)."""
     target = root / destination.strip("/")
-    ignore = shutil.ignore_patterns(".key", "__pycache__", *exclude)
+    ignore = shutil.ignore_patterns(".key", "__pycache__", "model.sig", *exclude)
     shutil.copytree(source_dir, target, ignore=ignore, copy_function=shutil.copyfile)
+    if sign is not None:
+        sign(target)
 
 
 def fill_files(root: Path, placed: dict[str, Path]) -> None:
@@ -167,12 +170,17 @@ def fill_files(root: Path, placed: dict[str, Path]) -> None:
         shutil.copy2(path, target)
 
 
-def artifacts_layer(destination: str, source_dir: Path, exclude: list[str], step) -> cache.LayerBlob:
+def artifacts_layer(
+    destination: str, source_dir: Path, exclude: list[str], step, sign=None
+) -> cache.LayerBlob:
     """The files of a model_artifacts output under ``destination`` (e.g. /models/yolo), minus the
-    glob patterns in ``exclude`` (a CPU image leaves out the torch checkpoint)."""
-
-    key = cache.input_key("artifacts", destination, sorted(exclude), tree_key(source_dir), _CODE)
-    return _cached_or_build(key, step, lambda root: fill_artifacts(root, destination, source_dir, exclude))
+    glob patterns in ``exclude`` (a CPU image leaves out the torch checkpoint), signed by ``sign``
+    (which has a ``fingerprint``: signatures are deterministic, so the key's identity is the input)."""
+    signer = getattr(sign, "fingerprint", "unsigned")
+    key = cache.input_key("artifacts", destination, sorted(exclude), tree_key(source_dir), signer, _CODE)
+    return _cached_or_build(
+        key, step, lambda root: fill_artifacts(root, destination, source_dir, exclude, sign)
+    )
 
 
 def files_layer(placed: dict[str, Path], step) -> cache.LayerBlob:

@@ -10,9 +10,10 @@ import sys
 
 from tools.errors import UserError
 from tools.labels import Label, image_repository
+from tools.oci.push import tls_from_environment
 from tools.paths import image_layout_dir
+from tools.supply import models, provenance, referrers, sbom, signing
 from tools.supply import policy as policies
-from tools.supply import provenance, referrers, sbom, signing
 from tools.supply.contents import image_manifest, read_image
 
 
@@ -35,8 +36,9 @@ def _signed_statement(layout_dir, artifact_type: str, public, digest: str, what:
     return statement
 
 
-def verify(label: Label, digest: str, env: str, registry: str) -> list[str]:
-    """What is missing or invalid for ``label`` at ``digest`` under ``env``'s policy (empty: all good)."""
+def verify(label: Label, digest: str, env: str, registry: str, *, models_signed: bool = False) -> list[str]:
+    """What is missing or invalid for ``label`` at ``digest`` under ``env``'s policy (empty: all good).
+    ``models_signed``: each model the image carries must have a model.sig that verifies."""
     layout_dir = image_layout_dir(label)
     try:
         built = image_manifest(layout_dir)[0]
@@ -83,6 +85,11 @@ def verify(label: Label, digest: str, env: str, registry: str) -> list[str]:
             public, payload, layer["annotations"][signing.SIGNATURE_ANNOTATION]
         ):
             valid = True
+    if models_signed and models.model_layers(layout_dir):
+        try:
+            problems += models.image_model_problems(layout_dir, policies.model_public_key())
+        except UserError as error:
+            problems.append(error.message)
     if not signatures:
         problems.append(f"missing signature for {identity}")
     elif not valid:
@@ -115,12 +122,15 @@ def enforce(environment, digests: dict[str, str], *, push: bool = True) -> None:
         except UserError as error:
             failures.append(f"{label}: {error}")
             continue
-        problems = verify(label, digest, env, registry)
+        problems = verify(
+            label, digest, env, registry, models_signed=environment.features.verifyModelSignatures
+        )
         if problems:
             failures.append(f"{label}@{digest[:19]}: {'; '.join(problems)}")
             continue
         if push:
-            count = referrers.push_referrers(layout_dir, registry, image_repository(label))
+            tls = tls_from_environment(environment.registryTLS)
+            count = referrers.push_referrers(layout_dir, registry, image_repository(label), **tls)
             _say(f"{label}: signature, SBOM and provenance verified; {count} referrers pushed to {registry}")
         else:
             _say(f"{label}: signature, SBOM and provenance verified")

@@ -54,6 +54,13 @@ class AcceptedLicence(_Strict):
     reason: str
 
 
+class ModelSigning(_Strict):
+    """The one key that signs model weights for every environment (tools/supply/models.py)."""
+
+    publicKey: str | None = None  # relative to the policy file
+    signingKey: SigningKey | None = None
+
+
 class EnvironmentPolicy(_Strict):
     skipChecks: bool = False
     publicKey: str | None = None
@@ -63,6 +70,7 @@ class EnvironmentPolicy(_Strict):
 
 class SupplyChainPolicy(_Strict):
     licences: LicencePolicy = LicencePolicy()
+    models: ModelSigning = ModelSigning()
     # An environment not listed takes the default of its cluster kind (podman, kubernetes).
     defaults: dict[str, EnvironmentPolicy] = {}
     environments: dict[str, EnvironmentPolicy] = {}
@@ -108,6 +116,25 @@ def public_key(env: str, path: Path | None = None):
             field=field,
         )
     return keys.load_public(key_path)
+
+
+def model_public_key(path: Path | None = None) -> Path:
+    """The PEM that verifies model signatures (``models.publicKey``), which must exist."""
+    path = path or policy_file()
+    named = load_policy(path).models.publicKey
+    if not named:
+        raise UserError(
+            "no public key named: model signatures cannot be verified", file=path, field="models.publicKey"
+        )
+    key_path = path.parent / named
+    if not key_path.is_file():
+        raise UserError(
+            f"public key {named} is missing: add the public half of the model signing key "
+            "(platform/keys/README.md)",
+            file=path,
+            field="models.publicKey",
+        )
+    return key_path
 
 
 def signing_material(env: str, label: Label, path: Path | None = None, registry: str | None = None):

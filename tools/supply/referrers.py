@@ -5,7 +5,8 @@ entry as the image, so they never get in its way). On push, each goes up by dige
 without the referrers API (docker-registry 2.8 answers no ``OCI-Subject`` header) gets the
 spec's fallback: an image index tagged ``sha256-<hex of the subject>`` listing them. Signatures
 are also tagged ``sha256-<hex>.sig``, the name under which podman/skopeo/CRI-O look for sigstore
-signatures (registries.d ``use-sigstore-attachments: true``).
+signatures (registries.d ``use-sigstore-attachments: true``). The push trusts and authenticates as
+the image push does (tools/oci/registry_http.py: its CA file, the credentials skopeo would use).
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ import httpx
 
 from tools.errors import UserError
 from tools.oci.layout import INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, canonical_json
+from tools.oci.registry_http import open_repository
 from tools.supply.contents import blob_path, image_manifest
 
 EMPTY_MEDIA_TYPE = "application/vnd.oci.empty.v1+json"
 EMPTY = b"{}"
 SIGNATURE_ARTIFACT_TYPE = "application/vnd.dev.cosign.artifact.sig.v1+json"
 IDENTITY_ANNOTATION = "dev.servectl.identity"  # which registry/repository a signature names
-_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
 
 @dataclass
@@ -151,52 +152,62 @@ def fallback_tag(digest: str) -> str:
     return digest.replace(":", "-")
 
 
-def push_referrers(layout_dir: Path, registry: str, repository: str, *, scheme: str = "http") -> int:
-    """Pushes every referrer of the layout's image next to it; returns how many."""
+def push_referrers(
+    layout_dir: Path,
+    registry: str,
+    repository: str,
+    *,
+    ca_file: Path | None = None,
+    insecure: bool | None = None,
+) -> int:
+    """Pushes every referrer of the layout's image next to it; returns how many. TLS and
+    credentials as the image push (``ca_file``/``insecure`` as push_layout takes them)."""
     subject_digest, _, _ = image_manifest(layout_dir)
     referrers = list_referrers(layout_dir)
-    base = f"{scheme}://{registry}/v2/{repository}"
+    repo = open_repository(registry, repository, ca_file=ca_file, insecure=insecure)
+    client, base = repo.client, repo.base
     accept = {"Accept": INDEX_MEDIA_TYPE}
     try:
-        with httpx.Client(timeout=_TIMEOUT) as client:
-            api = True
-            for referrer in referrers:
-                for desc in [referrer.manifest["config"], *referrer.manifest["layers"]]:
-                    _put_blob(
-                        client,
-                        base,
-                        registry,
-                        blob_path(layout_dir, desc["digest"]).read_bytes(),
-                        desc["digest"],
-                    )
-                data = blob_path(layout_dir, referrer.descriptor["digest"]).read_bytes()
-                put = _put_manifest(
-                    client, base, registry, referrer.descriptor["digest"], data, MANIFEST_MEDIA_TYPE
+        api = True
+        for referrer in referrers:
+            for desc in [referrer.manifest["config"], *referrer.manifest["layers"]]:
+                _put_blob(
+                    client,
+                    base,
+                    registry,
+                    blob_path(layout_dir, desc["digest"]).read_bytes(),
+                    desc["digest"],
                 )
-                api = api and put.headers.get("OCI-Subject") == subject_digest
-            if not api:  # the referrers tag schema: one index per subject, merged with what is there
-                tag = fallback_tag(subject_digest)
-                existing = client.get(f"{base}/manifests/{tag}", headers=accept)
-                listed = existing.json().get("manifests", []) if existing.status_code == 200 else []
-                ours = {r.descriptor["digest"] for r in referrers}
-                replaced = {(r.artifact_type, json.dumps(r.descriptor.get("annotations"))) for r in referrers}
-                kept = [
-                    m
-                    for m in listed
-                    if m["digest"] not in ours
-                    and (m.get("artifactType"), json.dumps(m.get("annotations"))) not in replaced
-                ]
-                index = {
-                    "schemaVersion": 2,
-                    "mediaType": INDEX_MEDIA_TYPE,
-                    "manifests": [*kept, *(r.descriptor for r in referrers)],
-                }
-                _put_manifest(client, base, registry, tag, canonical_json(index), INDEX_MEDIA_TYPE)
-            signatures = [r for r in referrers if r.artifact_type == SIGNATURE_ARTIFACT_TYPE]
-            if signatures:
-                _push_sigstore_attachment(client, base, registry, layout_dir, subject_digest, signatures)
+            data = blob_path(layout_dir, referrer.descriptor["digest"]).read_bytes()
+            put = _put_manifest(
+                client, base, registry, referrer.descriptor["digest"], data, MANIFEST_MEDIA_TYPE
+            )
+            api = api and put.headers.get("OCI-Subject") == subject_digest
+        if not api:  # the referrers tag schema: one index per subject, merged with what is there
+            tag = fallback_tag(subject_digest)
+            existing = client.get(f"{base}/manifests/{tag}", headers=accept)
+            listed = existing.json().get("manifests", []) if existing.status_code == 200 else []
+            ours = {r.descriptor["digest"] for r in referrers}
+            replaced = {(r.artifact_type, json.dumps(r.descriptor.get("annotations"))) for r in referrers}
+            kept = [
+                m
+                for m in listed
+                if m["digest"] not in ours
+                and (m.get("artifactType"), json.dumps(m.get("annotations"))) not in replaced
+            ]
+            index = {
+                "schemaVersion": 2,
+                "mediaType": INDEX_MEDIA_TYPE,
+                "manifests": [*kept, *(r.descriptor for r in referrers)],
+            }
+            _put_manifest(client, base, registry, tag, canonical_json(index), INDEX_MEDIA_TYPE)
+        signatures = [r for r in referrers if r.artifact_type == SIGNATURE_ARTIFACT_TYPE]
+        if signatures:
+            _push_sigstore_attachment(client, base, registry, layout_dir, subject_digest, signatures)
     except httpx.HTTPError as error:
         raise UserError(f"registry {registry} is not reachable ({type(error).__name__}: {error})") from None
+    finally:
+        repo.close()
     return len(referrers)
 
 

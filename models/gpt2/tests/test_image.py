@@ -105,3 +105,52 @@ def test_gpt2_container_generates_text(gpt2, tmp_path_factory, podman_storage):
             server.stop()
     finally:
         registry.stop(state_dir=state_dir)
+
+
+@pytest.mark.slow
+def test_the_init_container_verifies_the_weights_inside_the_image(
+    gpt2, tmp_path, tmp_path_factory, podman_storage, monkeypatch
+):
+    """The rendered init container's command, run by podman in the gpt2 image itself (uid 65532,
+    read-only root, /tmp only, as the pod runs it) on an image whose weights the builder signed:
+    passes with the model key's public half, fails with another key."""
+    import json
+
+    import yaml
+
+    from tools.k8s.render import workload
+    from tools.k8s.render.inputs import load_inputs
+    from tools.oci import registry
+    from tools.supply import keys
+
+    for name in ("model", "other"):
+        keys.generate(tmp_path / f"{name}.key", tmp_path / f"{name}.pub", "test passphrase")
+    policy = yaml.safe_load((REPO_ROOT / "platform/supply-chain.yaml").read_text())
+    policy["models"]["publicKey"] = str(tmp_path / "model.pub")
+    (tmp_path / "supply-chain.yaml").write_text(yaml.safe_dump(policy))
+    monkeypatch.setenv("CF_SUPPLY_CHAIN_FILE", str(tmp_path / "supply-chain.yaml"))
+    monkeypatch.setenv(policy["models"]["signingKey"]["pathEnv"], str(tmp_path / "model.key"))
+    monkeypatch.setenv(policy["models"]["signingKey"]["passphraseEnv"], "test passphrase")
+    (init,) = workload.init_containers(load_inputs("gpt2", "staging"))
+    key_path = f"{workload.MODEL_KEY_DIR}/{workload.MODEL_KEY_FILE}"
+    state_dir = tmp_path_factory.mktemp("gpt2-signed-registry")
+    state = registry.start(free_port(), state_dir=state_dir)
+    try:
+        signed = build_image(GPT2)
+        assert signed.digest != gpt2.digest  # model.sig is in the artifacts layer
+        pushed = push_image(GPT2, state.address)
+        results = {}
+        for name in ("model", "other"):
+            options = (
+                "--tmpfs", "/tmp:rw,size=64m,mode=1777",
+                "--volume", f"{tmp_path / f'{name}.pub'}:{key_path}:ro",
+                "--entrypoint", json.dumps(init["command"]),
+            )  # fmt: skip
+            results[name] = podman_run(podman_storage, pushed.reference, options=options, timeout=300)
+    finally:
+        registry.stop(state_dir=state_dir)
+        monkeypatch.delenv(policy["models"]["signingKey"]["pathEnv"])
+        build_image(GPT2)  # the checkout's layout and digest file back to the unsigned image
+    said = {name: (r.stdout + r.stderr).strip() for name, r in results.items()}
+    assert results["model"].returncode == 0 and "Verification succeeded" in said["model"], said["model"]
+    assert results["other"].returncode != 0 and "Verification failed" in said["other"], said["other"]

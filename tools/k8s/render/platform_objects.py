@@ -3,6 +3,7 @@ and the namespace's default-deny NetworkPolicy."""
 
 from __future__ import annotations
 
+from tools.k8s.render import workload
 from tools.k8s.render.inputs import RenderInputs
 from tools.k8s.render.network import default_deny
 
@@ -70,12 +71,36 @@ def role_binding(inputs: RenderInputs) -> dict:
     }
 
 
+def model_signing_key(inputs: RenderInputs) -> dict | None:
+    """The model signing key's public half, which pods verify model.sig with, where the environment
+    demands it: from the file platform/supply-chain.yaml names (models.publicKey). None while that
+    file is missing: no key is committed yet (platform/keys/README.md), and apply's gate refuses such
+    an environment's models anyway, so pods that would wait for this ConfigMap are never applied."""
+    if not inputs.env.features.verifyModelSignatures:
+        return None
+    from tools.supply import policy  # platform/supply-chain.yaml: the one place naming the key
+
+    path = policy.policy_file()
+    named = policy.load_policy(path).models.publicKey
+    if not named or not (path.parent / named).is_file():
+        return None
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _meta(inputs, workload.MODEL_KEY_CONFIG_MAP),
+        "data": {workload.MODEL_KEY_FILE: (path.parent / named).read_text()},
+    }
+
+
 def platform_objects(inputs: RenderInputs) -> list[dict]:
-    """Namespace, ServiceAccount, Role, RoleBinding, default-deny: the head of every model's manifests."""
-    return [
+    """Namespace, ServiceAccount, Role, RoleBinding, default-deny (and the model signing key): the
+    head of every model's manifests."""
+    key = model_signing_key(inputs)
+    objects = [
         namespace(inputs),
         service_account(inputs),
         role(inputs),
         role_binding(inputs),
         default_deny(inputs),
     ]
+    return objects + ([key] if key else [])

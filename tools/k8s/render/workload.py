@@ -22,6 +22,12 @@ TERMINATION_GRACE_SECONDS = 45
 CONTAINER_NAME = "server"
 CONFIG_VOLUME = "config"
 TMP_VOLUME = "tmp"
+# The model signing key's public half, a platform ConfigMap (platform_objects.model_signing_key).
+MODEL_KEY_VOLUME = "model-signing-key"
+MODEL_KEY_CONFIG_MAP = "model-signing-key"
+MODEL_KEY_FILE = "models.pub"
+MODEL_KEY_DIR = "/etc/model-signing"
+VERIFY_CONTAINER_NAME = "verify-model-signature"
 _CONFIG_KEY = re.compile(r"[-._A-Za-z0-9]+")
 
 
@@ -93,8 +99,22 @@ def _resources(inputs: RenderInputs) -> dict:
     return {"requests": {"cpu": wanted.requests.cpu, "memory": wanted.requests.memory}, "limits": limits}
 
 
+def model_signature(inputs: RenderInputs):
+    """The runtime's way of checking model.sig when the environment demands it, else None."""
+    if not inputs.env.features.verifyModelSignatures:
+        return None
+    return inputs.runtime.modelSignature
+
+
+def _key_mount() -> dict:
+    return {"name": MODEL_KEY_VOLUME, "mountPath": MODEL_KEY_DIR, "readOnly": True}
+
+
 def _env(inputs: RenderInputs) -> list[dict]:
     merged = {**inputs.runtime.env, **inputs.model.env}
+    signature = model_signature(inputs)
+    if signature is not None and signature.publicKeyEnv:
+        merged[signature.publicKeyEnv] = f"{MODEL_KEY_DIR}/{MODEL_KEY_FILE}"
     return [
         {
             "name": name,
@@ -116,7 +136,49 @@ def _mounts_and_volumes(inputs: RenderInputs, files: dict[str, str] | None) -> t
         for key, target in spec.files.items():
             path = inputs.expand(target)
             mounts.append({"name": CONFIG_VOLUME, "mountPath": path, "subPath": key, "readOnly": True})
+    signature = model_signature(inputs)
+    if signature is not None:
+        volumes.append({"name": MODEL_KEY_VOLUME, "configMap": {"name": MODEL_KEY_CONFIG_MAP}})
+        if signature.publicKeyEnv:
+            mounts.append(_key_mount())
     return mounts, volumes
+
+
+def _restricted_security_context() -> dict:
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "runAsUser": NONROOT_UID,
+        "runAsGroup": NONROOT_UID,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def init_containers(inputs: RenderInputs) -> list[dict]:
+    """The signature check for servers we do not modify: the model's own image (so the very files
+    the server loads), the runtime's ``initCommand``, the key mounted; a failure keeps the pod
+    from starting, and its log says why."""
+    signature = model_signature(inputs)
+    if signature is None or not signature.initCommand:
+        return []
+    key = f"{MODEL_KEY_DIR}/{MODEL_KEY_FILE}"
+    return [
+        {
+            "name": VERIFY_CONTAINER_NAME,
+            "image": inputs.model.image,
+            "imagePullPolicy": "IfNotPresent",
+            "command": [inputs.expand(w).replace("{publicKey}", key) for w in signature.initCommand],
+            # Hashing the weights once: a small, bounded share, whatever the server gets.
+            "resources": {
+                "requests": {"cpu": "100m", "memory": "128Mi"},
+                "limits": {"cpu": "1", "memory": "512Mi"},
+            },
+            "securityContext": _restricted_security_context(),
+            "volumeMounts": [{"name": TMP_VOLUME, "mountPath": "/tmp"}, _key_mount()],
+        }
+    ]
 
 
 def _container(inputs: RenderInputs, files: dict[str, str] | None) -> dict:
@@ -141,15 +203,7 @@ def _container(inputs: RenderInputs, files: dict[str, str] | None) -> dict:
     container["startupProbe"] = _probe(runtime.probes.startup, inputs)
     container["readinessProbe"] = _probe(runtime.probes.readiness, inputs)
     container["livenessProbe"] = _probe(runtime.probes.liveness, inputs)
-    container["securityContext"] = {
-        "allowPrivilegeEscalation": False,
-        "readOnlyRootFilesystem": True,
-        "runAsNonRoot": True,
-        "runAsUser": NONROOT_UID,
-        "runAsGroup": NONROOT_UID,
-        "capabilities": {"drop": ["ALL"]},
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
+    container["securityContext"] = _restricted_security_context()
     container["volumeMounts"] = mounts
     return container
 
@@ -200,6 +254,7 @@ def deployment(inputs: RenderInputs, files: dict[str, str] | None) -> dict:
                     # Longer than the servers' own drain (Triton waits up to 30 s for open
                     # connections after SIGTERM), so a rollout never SIGKILLs a draining server.
                     "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
+                    **({"initContainers": init_containers(inputs)} if init_containers(inputs) else {}),
                     "containers": [_container(inputs, files)],
                     "volumes": volumes,
                 },

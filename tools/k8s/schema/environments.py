@@ -70,6 +70,10 @@ class Features(Strict):
 
     enableModelSpecificMetrics: StrictBool = False  # a ServiceMonitor per model (needs prometheus-operator)
     enableAdvancedGPUFeaturesMIG: StrictBool = False  # GPU models take their MIG profile, not a whole GPU
+    # Every model's weights must carry a model.sig that verifies with the model signing key
+    # (platform/supply-chain.yaml models.publicKey): apply's gate checks the image, and the pods
+    # check again before they load (the runtime's modelSignature in runtime.yaml).
+    verifyModelSignatures: StrictBool = False
 
 
 class Toleration(Strict):

@@ -19,7 +19,7 @@ from pydantic import AfterValidator, BeforeValidator, Field
 _UNSAFE = re.compile(r"[\s{}\[\]#&*!|>'\"%@`\\]")
 # The only placeholders runtime.yaml may use; they are replaced by validated names, and
 # ``{port:<name>}`` by the number of the runtime's port <name> (so a port is written once).
-PLACEHOLDERS = ("{model}", "{version}")
+PLACEHOLDERS = ("{model}", "{version}", "{publicKey}")  # {publicKey}: modelSignature.initCommand
 PORT_PLACEHOLDER = re.compile(r"\{port:([a-z0-9-]{1,15})\}")
 
 

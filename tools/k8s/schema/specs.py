@@ -182,6 +182,23 @@ class PodsMetricSpec(Strict):
         return value
 
 
+class ModelSignatureSpec(Strict):
+    """How the runtime checks the weights' model.sig where the environment demands it
+    (``features.verifyModelSignatures``): the server itself, told the public key's path in
+    ``publicKeyEnv``, or, for a server we do not modify, an init container in the same image
+    running ``initCommand`` (``{publicKey}`` is the mounted key's path), so the server never starts
+    on weights that do not verify. Exactly one of the two."""
+
+    publicKeyEnv: EnvName | None = None
+    initCommand: list[Word] = []
+
+    @model_validator(mode="after")
+    def _one_way(self) -> ModelSignatureSpec:
+        if (self.publicKeyEnv is None) == (not self.initCommand):
+            raise ValueError("modelSignature needs exactly one of publicKeyEnv or initCommand")
+        return self
+
+
 class RuntimeSpec(Strict):
     """runtimes/<r>/runtime.yaml."""
 
@@ -197,6 +214,7 @@ class RuntimeSpec(Strict):
     # When the environment gives the model GPUs, the HPA also scales on this metric; without it,
     # on the DCGM exporter's GPU utilisation.
     gpuAutoscalingMetric: PodsMetricSpec | None = None
+    modelSignature: ModelSignatureSpec | None = None  # None: the runtime cannot check model.sig
 
     @model_validator(mode="after")
     def _ports_exist(self) -> RuntimeSpec:

@@ -80,6 +80,10 @@ def policy_file(tmp_path, key_pairs, monkeypatch) -> Path:
         signing = data["environments"][env]["signingKey"]
         monkeypatch.setenv(signing["pathEnv"], str(private))
         monkeypatch.setenv(signing["passphraseEnv"], PASSPHRASE)
+    # The model signing key: the same throwaway pair (tools/supply/models.py signs with it).
+    data["models"]["publicKey"] = str(public)
+    monkeypatch.setenv(data["models"]["signingKey"]["pathEnv"], str(private))
+    monkeypatch.setenv(data["models"]["signingKey"]["passphraseEnv"], PASSPHRASE)
     path = tmp_path / "supply-chain.yaml"
     path.write_text(yaml.safe_dump(data))
     monkeypatch.setenv("CF_SUPPLY_CHAIN_FILE", str(path))

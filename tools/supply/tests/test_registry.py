@@ -11,7 +11,7 @@ import pytest
 from securesystemslib.dsse import Envelope
 from securesystemslib.signer import Signature, SSlibKey
 
-from tools.k8s.schema.environments import load_environment
+from tools.k8s.schema.environments import RegistryTLS, load_environment
 from tools.oci import registry
 from tools.oci.push import push_layout
 from tools.paths import image_layout_dir
@@ -38,7 +38,11 @@ def test_pushed_referrers_verify_with_securesystemslib(hello, policy_file, key_p
 
     built = build_image(HELLO_CHILD)
     push_layout(image_layout_dir(HELLO_CHILD), local_registry, REPOSITORY)
-    environment = load_environment("prod").model_copy(update={"registry": local_registry})
+    # The loopback registry speaks plain HTTP: the environment says so, as local.yaml does (the
+    # referrers push trusts the registry exactly as the image push does).
+    environment = load_environment("prod").model_copy(
+        update={"registry": local_registry, "registryTLS": RegistryTLS(insecure=True)}
+    )
     gate.enforce(environment, {str(HELLO_CHILD): built.digest}, push=True)
 
     base = f"http://{local_registry}/v2/{REPOSITORY}"
