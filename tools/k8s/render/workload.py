@@ -167,7 +167,7 @@ def init_containers(inputs: RenderInputs) -> list[dict]:
     return [
         {
             "name": VERIFY_CONTAINER_NAME,
-            "image": inputs.model.image,
+            "image": str(inputs.image_label),  # the very variant the server container runs
             "imagePullPolicy": "IfNotPresent",
             "command": [inputs.expand(w).replace("{publicKey}", key) for w in signature.initCommand],
             # Hashing the weights once: a small, bounded share, whatever the server gets.
