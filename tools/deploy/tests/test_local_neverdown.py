@@ -129,7 +129,7 @@ def test_killed_server_comes_back_and_a_bad_version_never_replaces_a_good_one(cl
         rollout = cli("apply", "yolo", "--env", ENV)
     # Not asserted (a timing): the fixed port is unanswered while the proven version is played
     # on it after the old pod is removed. Printed for the record (pytest -s).
-    print(f"\nlongest time the serving port did not answer during the replacement: {max(gaps, default=0):.2f} s")
+    print(f"\nlongest the serving port did not answer while replaced: {max(gaps, default=0):.2f} s")
     assert "starting the new version beside the serving one" in rollout.stderr
     (new_pod,) = local_repo.pods(ENV)
     assert new_pod["Id"] != pod["Id"]
