@@ -47,10 +47,8 @@ class Settings(BaseSettings):
     @property
     def admitted_requests(self) -> int:
         """How many inference requests one process admits at once: running plus waiting."""
-        queued = (
-            4 * self.server_inference_threads if self.server_max_queued is None else self.server_max_queued
-        )
-        return self.server_inference_threads + queued
+        threads, queued = self.server_inference_threads, self.server_max_queued
+        return threads + (2 * threads if queued is None else queued)
 
 
 class SettingsError(Exception):
