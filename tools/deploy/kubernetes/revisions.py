@@ -18,36 +18,20 @@ in the cluster itself so every machine that deploys sees the same history:
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict
 
 from lightkube import ApiError
 
 from tools.deploy.kubernetes import operations
 from tools.deploy.kubernetes.changes import RolloutTimeout
 from tools.deploy.kubernetes.client import FIELD_MANAGER, Cluster
+from tools.deploy.revision import Revision, new_revision
 from tools.errors import UserError
 from tools.k8s.label_keys import MANAGED_BY, REVISIONS_OF
 
 KEEP = 10  # revisions kept: a ConfigMap holds at most 1 MiB, a model's objects are a few KB
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Revision:
-    """One applied-and-ready state of a model."""
-
-    number: int
-    applied_at: str  # UTC, ISO 8601
-    digests: dict[str, str]  # image label -> sha256:<hex>
-    objects: list[dict]
-    rollback_of: int | None = None
-
-    def describe(self) -> str:
-        images = ", ".join(f"{label} {digest[:19]}" for label, digest in sorted(self.digests.items()))
-        undo = f" (rollback to {self.rollback_of})" if self.rollback_of else ""
-        return f"revision {self.number}  {self.applied_at}  {images or 'no images'}{undo}"
 
 
 def namespace_of(objects: Sequence[Mapping]) -> str:
@@ -101,13 +85,7 @@ class History:
         revisions = self.revisions()
         if revisions and revisions[-1].objects == list(objects) and rollback_of is None:
             return revisions[-1]
-        revision = Revision(
-            number=(revisions[-1].number + 1) if revisions else 1,
-            applied_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            digests=dict(digests),
-            objects=[dict(o) for o in objects],
-            rollback_of=rollback_of,
-        )
+        revision = new_revision(revisions, objects, digests, rollback_of)
         kept = [*revisions, revision][-KEEP:]
         body = {
             "apiVersion": "v1",
@@ -118,7 +96,7 @@ class History:
                 "labels": {REVISIONS_OF: self.model, MANAGED_BY: FIELD_MANAGER},
             },
             "data": {
-                f"revision-{r.number}": json.dumps(r.__dict__, sort_keys=True, separators=(",", ":"))
+                f"revision-{r.number}": json.dumps(asdict(r), sort_keys=True, separators=(",", ":"))
                 for r in kept
             },
         }

@@ -26,6 +26,7 @@ import yaml
 from tools.deploy.podman.client import Podman, is_local_registry
 from tools.deploy.podman.play import deployment, endpoint_url, host_ports, playable, standby
 from tools.deploy.podman.pods import LocalStatus, Pods
+from tools.deploy.podman.revisions import LocalHistory
 from tools.deploy.release import Release
 from tools.deploy.target import Applied, Status, Target, say
 from tools.errors import UserError
@@ -61,7 +62,20 @@ class PodmanTarget(Target):
             changes = self._diff(release.model, played)
             return Applied(bool(changes), [changes or f"{release.model}: no changes"])
         changed = self._apply(release.model, played, timeout=timeout)
+        # Ready now: recorded (an unchanged apply repeats the latest revision, which is not re-added).
+        revision = LocalHistory(self.state_dir, release.model).record(played, release.digests or {})
+        say(f"{release.model}: {revision.describe()}")
         return Applied(changed, self._status(release.model, played).lines())
+
+    def history(self, release: Release) -> list[str]:
+        return [r.describe() for r in LocalHistory(self.state_dir, release.model).revisions()]
+
+    def rollback(self, release: Release, *, to: int | None = None, timeout: float = 300) -> str:
+        history = LocalHistory(self.state_dir, release.model)
+        revision = history.get(to)
+        say(f"{release.model}: rolling back to {revision.describe()}")
+        self._apply(release.model, revision.objects, timeout=timeout)  # proven beside, as any apply
+        return history.record(revision.objects, revision.digests, rollback_of=revision.number).describe()
 
     def diff(self, release: Release) -> str:
         return self._diff(release.model, self.playable(release))

@@ -7,6 +7,7 @@
    ready, is removed; apply exits non-zero quoting the server's own log line, and the serving pod
    (same pod, same image) keeps answering correctly.
 3. A good new version replaces the serving pod once proven ready beside it.
+4. `history` lists the two versions that became ready; `rollback` plays the first one again.
 
 Runs on its own registry and host port (tools/deploy/tests/local_repo.py), so it needs no lock.
 """
@@ -134,4 +135,14 @@ def test_killed_server_comes_back_and_a_bad_version_never_replaces_a_good_one(cl
     (new_pod,) = local_repo.pods(ENV)
     assert new_pod["Id"] != pod["Id"]
     assert status_line(cli, "image:") != serving_image
+    answers_correctly(cli)
+
+    # 4. History holds what became ready (not the bad version); rollback goes back, proven beside.
+    history = cli("history", "yolo", "--env", ENV).stdout.splitlines()
+    assert [line.split()[:2] for line in history] == [["revision", "1"], ["revision", "2"]], history
+    back = cli("rollback", "yolo", "--env", ENV)
+    assert "starting the new version beside the serving one" in back.stderr
+    assert "revision 3" in back.stdout and "(rollback to 1)" in back.stdout, back.stdout
+    assert status_line(cli, "image:") == serving_image
+    assert len(local_repo.pods(ENV)) == 1
     answers_correctly(cli)
