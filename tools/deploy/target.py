@@ -7,8 +7,9 @@ checked API server connection; the podman command line with its configuration) a
 rendered for one model in this environment, never a name to load again.
 
 Adding a verb means adding an abstract method here and implementing it in
-``tools/deploy/kubernetes/target.py`` and ``tools/deploy/podman/target.py``. Planned next:
-``history``/``rollback`` (issue #17) and a GPU ``preflight`` before apply (issue #16).
+``tools/deploy/kubernetes/target.py`` and ``tools/deploy/podman/target.py``. ``history`` and
+``rollback`` have defaults that refuse, so a new kind of target works before it records
+revisions. Planned next: a GPU ``preflight`` before apply (issue #16).
 """
 
 from __future__ import annotations
