@@ -236,7 +236,8 @@ class PodmanTarget(Target):
         played = self.applied(model)
         if not played:
             return []
-        removed = self.pods.remove(played) + self.pods.remove(standby(played, {}))
+        same_ports = {port: port for port in host_ports(played)}
+        removed = self.pods.remove(played) + self.pods.remove(standby(played, same_ports))
         self._record(model).unlink()
         (self.state_dir / f"{model}.play.yaml").unlink(missing_ok=True)
         return removed

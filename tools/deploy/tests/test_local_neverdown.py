@@ -8,6 +8,7 @@
    (same pod, same image) keeps answering correctly.
 3. A good new version replaces the serving pod once proven ready beside it.
 4. `history` lists the two versions that became ready; `rollback` plays the first one again.
+5. `delete` removes every pod of the model.
 
 Runs on its own registry and host port (tools/deploy/tests/local_repo.py), so it needs no lock.
 """
@@ -146,3 +147,8 @@ def test_killed_server_comes_back_and_a_bad_version_never_replaces_a_good_one(cl
     assert status_line(cli, "image:") == serving_image
     assert len(local_repo.pods(ENV)) == 1
     answers_correctly(cli)
+
+    # 5. Delete removes the serving pod and any standby; the history stays for a later apply.
+    cli("delete", "yolo", "--env", ENV)
+    assert local_repo.pods(ENV) == []
+    assert len(cli("history", "yolo", "--env", ENV).stdout.splitlines()) == 3
