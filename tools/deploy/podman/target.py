@@ -96,6 +96,7 @@ class PodmanTarget(Target):
         details = {
             "pods": [{"name": p.get("Name"), "status": p.get("Status")} for p in current.pods],
             "image": current.image,
+            "restarts": current.restarts,
         }
         return Status(current.ready, lines, current.endpoint, details)
 
