@@ -28,6 +28,8 @@ VERBS = {
     "status": "ready replicas, running image digest and endpoint of a deployed model",
     "export": "write every model's resolved manifests for an environment to a directory GitOps syncs",
     "rbac": "print the deploying identity's least-privilege RBAC for an environment (for an admin)",
+    "history": "the revisions of a model recorded on an environment",
+    "rollback": "apply an earlier recorded revision of a model again and wait until ready",
     "predict": "send a real input to a deployed model and print the answer",
     "registry": "start, stop or check the local OCI registry",
     "prometheus": "start, stop or check the local Prometheus that scrapes the `local` models",

@@ -26,7 +26,9 @@ def _status_of(error: ServerError) -> int:
 
 
 async def _server_error(_: Request, error: ServerError) -> JSONResponse:
-    return JSONResponse({"error": error.message}, status_code=_status_of(error))
+    retry_after = getattr(error, "retry_after", None)  # Overloaded: when a retry may be admitted
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return JSONResponse({"error": error.message}, status_code=_status_of(error), headers=headers)
 
 
 async def _http_error(_: Request, error: HTTPException) -> JSONResponse:

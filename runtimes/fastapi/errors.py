@@ -45,6 +45,14 @@ class ServerUnhealthy(ServerError):
     """The process runs but can never serve (the model failed to load): the kubelet should restart it."""
 
 
+class Overloaded(ServerError):
+    """More inference requests than the server admits (runtimes/fastapi/admission.py): shed."""
+
+    def __init__(self, message: str, *, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after  # seconds, sent as the Retry-After header
+
+
 class NotImplementedByModel(ServerError):
     """The model's handler does not implement this protocol (e.g. no V2 tensor inference)."""
 
@@ -58,4 +66,5 @@ HTTP_STATUS: dict[type[ServerError], int] = {
     NotImplementedByModel: 501,
     ModelNotReady: 503,
     ServerUnhealthy: 503,
+    Overloaded: 503,
 }

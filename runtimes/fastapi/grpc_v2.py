@@ -31,6 +31,7 @@ from runtimes.fastapi.errors import (
     ModelNotFound,
     ModelNotReady,
     NotImplementedByModel,
+    Overloaded,
     PayloadTooLarge,
     ServerError,
     ServerUnhealthy,
@@ -51,6 +52,7 @@ GRPC_STATUS: dict[type[ServerError], grpc.StatusCode] = {
     NotImplementedByModel: grpc.StatusCode.UNIMPLEMENTED,
     ModelNotReady: grpc.StatusCode.UNAVAILABLE,
     ServerUnhealthy: grpc.StatusCode.UNAVAILABLE,
+    Overloaded: grpc.StatusCode.UNAVAILABLE,  # what gRPC clients retry on
 }
 assert set(GRPC_STATUS) == set(HTTP_STATUS), "every server error needs a gRPC code too"
 

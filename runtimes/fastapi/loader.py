@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from runtimes.fastapi import metrics
+from runtimes.fastapi.admission import Admission
 from runtimes.fastapi.errors import ModelNotReady
 from runtimes.fastapi.model import Model
 from runtimes.fastapi.settings import Settings
@@ -64,6 +65,9 @@ class ModelLoader:
         self.state = LoadState.LOADING
         self.error: str | None = None
         self._executor = ThreadPoolExecutor(settings.server_inference_threads, thread_name_prefix="inference")
+        self.admission = Admission(
+            settings.model_name, settings.admitted_requests, settings.server_retry_after_seconds
+        )
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -110,24 +114,27 @@ class ModelLoader:
         return self.model
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Runs ``fn`` on an inference thread; records how long it queued for one."""
+        """Runs ``fn`` on an inference thread if admitted (else ``Overloaded``); records how long
+        it queued for one."""
         queued = time.perf_counter()
 
         def timed() -> T:
             metrics.INFERENCE_QUEUE_SECONDS.labels(self.model.name).observe(time.perf_counter() - queued)
             return fn(*args)
 
-        return await asyncio.get_running_loop().run_in_executor(self._executor, timed)
+        with self.admission.place():
+            return await asyncio.get_running_loop().run_in_executor(self._executor, timed)
 
     def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
-        """``run`` for a caller on its own thread: the same bounded pool, waited for here."""
+        """``run`` for a caller on its own thread: the same admission and pool, waited for here."""
         queued = time.perf_counter()
 
         def timed() -> T:
             metrics.INFERENCE_QUEUE_SECONDS.labels(self.model.name).observe(time.perf_counter() - queued)
             return fn(*args)
 
-        return self._executor.submit(timed).result()
+        with self.admission.place():
+            return self._executor.submit(timed).result()
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)

@@ -41,3 +41,13 @@ INFERENCE_QUEUE_SECONDS = Histogram(
     ["model"],
     buckets=_SECONDS,
 )
+REQUESTS_SHED = Counter(
+    "model_server_requests_shed",
+    "Inference requests refused at once because the server admits no more (503 / UNAVAILABLE)",
+    ["model"],
+)
+INFERENCE_ADMITTED = Gauge(
+    "model_server_inference_admitted",
+    "Inference requests admitted and not yet answered: running plus waiting for a thread",
+    ["model"],
+)

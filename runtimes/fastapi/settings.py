@@ -32,12 +32,23 @@ class Settings(BaseSettings):
     # One inference at a time by default: onnxruntime and torch already use every core for one image,
     # so running two at once only makes both slower.
     server_inference_threads: int = Field(default=1, ge=1)
+    # Inference requests that may wait for a thread; beyond threads + this many, a request is shed
+    # (503 + Retry-After, runtimes/fastapi/admission.py). Unset: 2 per inference thread, so an
+    # admitted request waits for at most 2 inference times (bench/bench_load_shedding.py). 0: none.
+    server_max_queued: int | None = Field(default=None, ge=0)
+    server_retry_after_seconds: int = Field(default=1, ge=0)
     # Under Kubernetes' default 30 s terminationGracePeriodSeconds, so in-flight requests can finish.
     server_graceful_shutdown_seconds: int = Field(default=20, ge=0)
     server_log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     # Per-request metrics (count and latency by route and status). Off only to measure what they
     # cost (bench/bench_metrics_overhead.py): the platform's alerts and dashboards need them.
     server_request_metrics: bool = True
+
+    @property
+    def admitted_requests(self) -> int:
+        """How many inference requests one process admits at once: running plus waiting."""
+        threads, queued = self.server_inference_threads, self.server_max_queued
+        return threads + (2 * threads if queued is None else queued)
 
 
 class SettingsError(Exception):

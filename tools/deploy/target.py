@@ -7,8 +7,9 @@ checked API server connection; the podman command line with its configuration) a
 rendered for one model in this environment, never a name to load again.
 
 Adding a verb means adding an abstract method here and implementing it in
-``tools/deploy/kubernetes/target.py`` and ``tools/deploy/podman/target.py``. Planned next:
-``history``/``rollback`` (issue #17) and a GPU ``preflight`` before apply (issue #16).
+``tools/deploy/kubernetes/target.py`` and ``tools/deploy/podman/target.py``. ``history`` and
+``rollback`` have defaults that refuse, so a new kind of target works before it records
+revisions. Planned next: a GPU ``preflight`` before apply (issue #16).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 from tools.deploy.release import Release
+from tools.errors import UserError
 from tools.k8s.schema.environments import Environment
 
 
@@ -80,3 +82,11 @@ class Target(ABC):
     @abstractmethod
     def endpoint(self, release: Release) -> str:
         """The model's base URL from here, or a UserError saying how to reach it instead."""
+
+    def history(self, release: Release) -> list[str]:
+        """The model's recorded revisions, oldest first, one line each."""
+        raise UserError(f"{self.env.name}: history is not kept for this kind of environment yet")
+
+    def rollback(self, release: Release, *, to: int | None = None, timeout: float = 300) -> str:
+        """Applies an earlier recorded revision again (default: the one before the latest)."""
+        raise UserError(f"{self.env.name}: rollback is not available for this kind of environment yet")

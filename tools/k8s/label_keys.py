@@ -18,5 +18,11 @@ PLATFORM_COMPONENT = "platform"
 NAMESPACE_NAME = "kubernetes.io/metadata.name"
 # Only on pods the podman target plays: two podman environments on one machine must not collide.
 ENVIRONMENT = "servectl.io/environment"
+# Only on a pod the podman target starts beside the serving one to prove a new version ready
+# before the serving pod is replaced; status and delete tell the two apart by it.
+STANDBY = "servectl.io/standby"
+# On a model's revision history ConfigMap (tools/deploy/kubernetes/revisions.py), which must not
+# carry INSTANCE: prune and delete would remove it.
+REVISIONS_OF = "servectl.io/revisions-of"
 # On the pod template: a config change alone rolls the pods.
 CONFIG_SHA256 = "servectl/config-sha256"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from tools.deploy.kubernetes import operations
+from tools.deploy.kubernetes import operations, revisions
 from tools.deploy.kubernetes.client import Cluster, connect
 from tools.deploy.release import Release
 from tools.deploy.target import Applied, Status, Target, say
@@ -36,13 +36,27 @@ class KubernetesTarget(Target):
     def apply(
         self, release: Release, *, dry_run: bool = False, timeout: float = 300, wait: bool = True
     ) -> Applied:
-        changes = operations.apply(self.cluster, release.objects, dry_run=dry_run, progress=say)
-        changed = any(c.action != "unchanged" for c in changes)
-        if dry_run:
-            return Applied(changed, [str(c) for c in changes])
-        if wait:
-            operations.wait_ready(self.cluster, release.objects, timeout=timeout, progress=say)
+        if dry_run or not wait:
+            changes = operations.apply(self.cluster, release.objects, dry_run=dry_run, progress=say)
+            changed = any(c.action != "unchanged" for c in changes)
+            return Applied(changed, [str(c) for c in changes] if dry_run else [])
+        changed = bool(operations.diff(self.cluster, release.objects))
+        # Recorded once ready; rolled back to the last good revision when not (revisions.py).
+        revisions.apply_recorded(
+            self.cluster, release.model, release.objects, release.digests or {}, timeout=timeout, progress=say
+        )
         return Applied(changed)
+
+    def history(self, release: Release) -> list[str]:
+        history = revisions.History(self.cluster, release.model, revisions.namespace_of(release.objects))
+        return [r.describe() for r in history.revisions()]
+
+    def rollback(self, release: Release, *, to: int | None = None, timeout: float = 300) -> str:
+        namespace = revisions.namespace_of(release.objects)
+        revision = revisions.rollback(
+            self.cluster, release.model, namespace, to=to, timeout=timeout, progress=say
+        )
+        return revision.describe()
 
     def diff(self, release: Release) -> str:
         return "\n".join(str(c) for c in operations.diff(self.cluster, release.objects))

@@ -49,10 +49,12 @@ class Podman:
             ["podman", *args], capture_output=True, text=True, env=self._env, timeout=timeout
         )
         if check and proc.returncode != 0:
-            detail = (proc.stderr or proc.stdout).strip().splitlines()
+            # kube play ends with "Error: failed to start N containers"; the why is above it.
+            lines = (proc.stderr or proc.stdout).strip().splitlines()
+            detail = [line for i, line in enumerate(lines) if line not in lines[:i]][-3:]
             raise UserError(
                 f"podman {args[0]} {args[1] if len(args) > 1 else ''} failed: "
-                f"{detail[-1] if detail else 'exit ' + str(proc.returncode)}"
+                f"{'; '.join(detail) if detail else 'exit ' + str(proc.returncode)}"
             )
         return proc
 

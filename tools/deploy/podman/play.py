@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from tools.errors import UserError
-from tools.k8s.label_keys import ENVIRONMENT, INSTANCE
+from tools.k8s.label_keys import ENVIRONMENT, INSTANCE, STANDBY
 
 
 def playable(
@@ -34,18 +34,28 @@ def playable(
     spec = deployments[0]["spec"]
     spec["template"]["metadata"].setdefault("labels", {})[ENVIRONMENT] = env_name
     spec["replicas"] = 1  # host ports cannot be shared between replicas on one machine
+    # What a kubelet does for a Deployment's pods. podman acts on it when the server process dies
+    # (crash, OOM kill, kill -9): conmon's exit command restarts the container and counts it.
+    # It does not when podman itself stops the container (podman stop/kill): an operator's stop.
+    spec["template"]["spec"]["restartPolicy"] = "Always"
     published = set()
     for container in spec["template"]["spec"]["containers"]:
         # podman turns these into healthchecks driven by systemd timers, which this machine
         # does not run; readiness is polled by wait_ready instead.
         container.pop("livenessProbe", None)
         container.pop("startupProbe", None)
+        kept = []
         for port in container.get("ports", []):
             host_port = host_ports.get(port.get("name", "")) or host_ports.get(str(port["containerPort"]))
             if host_port:
                 port["hostPort"] = int(host_port)
                 port["hostIP"] = "127.0.0.1"
                 published.add(port.get("name") or str(port["containerPort"]))
+                kept.append(port)
+        # podman 4.3 publishes a containerPort without hostPort on 0.0.0.0:<containerPort>: on
+        # every interface, and colliding with a second pod (the standby) on the same port.
+        if "ports" in container:
+            container["ports"] = kept
     missing = set(host_ports) - published
     if missing:
         raise UserError(f"hostPorts name no container port: {sorted(missing)}")
@@ -105,6 +115,26 @@ def _materialize_config_maps(pod: dict, config_maps: Mapping[str, dict], state_d
             if not any(v["name"] == volume_name for v in new_volumes):
                 new_volumes.append({"name": volume_name, "hostPath": host_path})
     pod["volumes"] = new_volumes
+
+
+def standby(played: list[dict], host_ports: Mapping[int, int]) -> list[dict]:
+    """The same pod under another name, publishing on other loopback ports (old host port -> new),
+    so a new version can be proven ready beside the serving one before that one is removed."""
+    played = copy.deepcopy(played)
+    spec = deployment(played)
+    spec["metadata"]["name"] += "-standby"
+    spec["spec"]["template"]["metadata"]["labels"][STANDBY] = "true"
+    for container in spec["spec"]["template"]["spec"]["containers"]:
+        for port in container.get("ports", []):
+            if "hostPort" in port:
+                port["hostPort"] = host_ports[port["hostPort"]]
+    return played
+
+
+def host_ports(played: list[dict]) -> list[int]:
+    """Every loopback port the pod publishes."""
+    containers = deployment(played)["spec"]["template"]["spec"]["containers"]
+    return [p["hostPort"] for c in containers for p in c.get("ports", []) if "hostPort" in p]
 
 
 def deployment(played: list[dict]) -> dict:

@@ -4,7 +4,10 @@ There is no cluster here, so this target does the few things a kubelet would and
 (see shared notes on podman 4.3): it plays only the objects that describe pods (ConfigMaps and the
 Deployment, tools.deploy.podman.play), publishes the model's ports on 127.0.0.1 only, enforces
 ``runAsNonRoot`` against the image's user before starting anything, runs one replica (host ports
-cannot be shared), and checks readiness itself by polling the readiness probe's path.
+cannot be shared), and checks readiness itself by polling the readiness probe's path
+(tools.deploy.podman.pods). Pods run with restartPolicy Always, which podman honours when a server
+process dies; a new version is proven ready in a standby pod beside the serving one before it
+replaces it, so a version that never gets ready leaves the serving one untouched (``_apply``).
 
 What was last applied is kept in ``.build/local/<env>/<model>.yaml``, written atomically after a
 successful apply, so ``diff`` and ``status`` have something to compare with and Ctrl-C never
@@ -14,49 +17,23 @@ leaves a half-written record.
 from __future__ import annotations
 
 import difflib
-import json
 import logging
-import sys
-import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass, field
+import socket
 from pathlib import Path
 
 import yaml
 
 from tools.deploy.podman.client import Podman, is_local_registry
-from tools.deploy.podman.play import deployment, endpoint_url, instance_of, playable, readiness_url
+from tools.deploy.podman.play import deployment, endpoint_url, host_ports, playable, standby
+from tools.deploy.podman.pods import LocalStatus, Pods
+from tools.deploy.podman.revisions import LocalHistory
 from tools.deploy.release import Release
-from tools.deploy.target import Applied, Status, Target
+from tools.deploy.target import Applied, Status, Target, say
 from tools.errors import UserError
-from tools.k8s.label_keys import ENVIRONMENT, INSTANCE
 from tools.k8s.schema.environments import Environment
 from tools.paths import build_dir
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class LocalStatus:
-    """One model's pods on this machine, as podman reports them."""
-
-    model: str
-    pods: list[dict] = field(default_factory=list)
-    ready: bool = False
-    image: str | None = None
-    endpoint: str | None = None
-
-    def lines(self) -> list[str]:
-        """Printable status lines."""
-        if not self.pods:
-            return [f"{self.model}: not deployed"]
-        running = sum(1 for p in self.pods if p.get("Status") == "Running")
-        return [
-            f"{self.model}: {running}/{len(self.pods)} pod(s) running, ready={str(self.ready).lower()}",
-            f"  image:    {self.image}",
-            f"  endpoint: {self.endpoint}",
-        ]
 
 
 class PodmanTarget(Target):
@@ -67,6 +44,7 @@ class PodmanTarget(Target):
         self.env_name = env.name
         self.state_dir = state_dir or build_dir() / "local" / env.name
         self.podman = podman or Podman()
+        self.pods = Pods(self.podman, self.env_name)
 
     # -- the Target verbs ------------------------------------------------------------------------
 
@@ -84,7 +62,20 @@ class PodmanTarget(Target):
             changes = self._diff(release.model, played)
             return Applied(bool(changes), [changes or f"{release.model}: no changes"])
         changed = self._apply(release.model, played, timeout=timeout)
+        # Ready now: recorded (an unchanged apply repeats the latest revision, which is not re-added).
+        revision = LocalHistory(self.state_dir, release.model).record(played, release.digests or {})
+        say(f"{release.model}: {revision.describe()}")
         return Applied(changed, self._status(release.model, played).lines())
+
+    def history(self, release: Release) -> list[str]:
+        return [r.describe() for r in LocalHistory(self.state_dir, release.model).revisions()]
+
+    def rollback(self, release: Release, *, to: int | None = None, timeout: float = 300) -> str:
+        history = LocalHistory(self.state_dir, release.model)
+        revision = history.get(to)
+        say(f"{release.model}: rolling back to {revision.describe()}")
+        self._apply(release.model, revision.objects, timeout=timeout)  # proven beside, as any apply
+        return history.record(revision.objects, revision.digests, rollback_of=revision.number).describe()
 
     def diff(self, release: Release) -> str:
         return self._diff(release.model, self.playable(release))
@@ -105,6 +96,7 @@ class PodmanTarget(Target):
         details = {
             "pods": [{"name": p.get("Name"), "status": p.get("Status")} for p in current.pods],
             "image": current.image,
+            "restarts": current.restarts,
         }
         return Status(current.ready, lines, current.endpoint, details)
 
@@ -173,123 +165,87 @@ class PodmanTarget(Target):
             self.podman("pull", "--quiet", tls, image)
 
     def _apply(self, model: str, played: list[dict], *, timeout: float = 300) -> bool:
-        """Plays the pod; returns False when it was already running exactly this and ready."""
-        if self.applied(model) == played and self._status(model, played).ready:
+        """Plays the pod; returns False when it was already running exactly this and ready.
+
+        While an earlier version serves, the new one is first proven beside it (a standby pod on
+        other loopback ports): if that never becomes ready, the standby is removed, the serving
+        pod was never touched, and the error quotes the standby's own log lines. Only a proven
+        version replaces the serving pod; should that replacement still fail (a port taken in
+        between), the previous version is played again.
+        """
+        previous = self.applied(model)
+        serving = self.pods.status(model, previous)
+        if previous == played and serving.ready:
             log.info("%s: unchanged and ready on %s", model, self.env_name)
             return False
         self._pull(played)
         self._check_non_root(played)
+        if serving.ready:
+            self._prove_beside(model, played, timeout=timeout)
+        if previous:
+            self.pods.remove(previous)
+        try:
+            self._play(model, played, timeout=timeout)
+        except UserError:
+            if not serving.ready:
+                raise  # nothing served before: the failed pod stays for `podman logs`
+            self.pods.remove(played)
+            say(f"{model}: replacement failed; playing the previous version again")
+            self._play(model, previous, timeout=timeout)
+            raise
+        return True
+
+    def _play(self, model: str, played: list[dict], *, timeout: float) -> None:
         manifest = self.state_dir / f"{model}.play.yaml"
         manifest.parent.mkdir(parents=True, exist_ok=True)
         manifest.write_text(yaml.safe_dump_all(played, sort_keys=True))
-        previous = self.applied(model)
-        if previous:
-            # Replace the old pods only now that the new image is pulled and checked.
-            self._down(model, previous)
         log.info("%s: starting pod on %s", model, self.env_name)
         self.podman("kube", "play", "--network", "slirp4netns", "--tls-verify=false", str(manifest))
-        self._write_record(model, played)
-        self.wait_ready(model, played, timeout=timeout)
-        return True
+        self._write_record(model, played)  # before waiting: a pod that never gets ready can be deleted
+        self.pods.wait_ready(model, played, timeout=timeout)
+
+    def _prove_beside(self, model: str, played: list[dict], *, timeout: float) -> None:
+        """Starts ``played`` as a standby pod on free loopback ports and waits for it to be ready;
+        removes it either way. A UserError (the standby's log lines) if it never was ready."""
+        beside = standby(played, {port: free_port() for port in host_ports(played)})
+        self.pods.remove(beside)  # a standby left by an interrupted apply
+        manifest = self.state_dir / f"{model}.standby.yaml"
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        manifest.write_text(yaml.safe_dump_all(beside, sort_keys=True))
+        say(f"{model}: starting the new version beside the serving one ({endpoint_url(beside)})")
+        try:
+            self.podman("kube", "play", "--network", "slirp4netns", "--tls-verify=false", str(manifest))
+            self.pods.wait_ready(model, beside, timeout=timeout)
+        except UserError as error:
+            kept = f"{model}: the new version was removed; the serving one was not touched"
+            raise UserError(f"{error}\n{kept}") from None
+        finally:
+            self.pods.remove(beside)
+            manifest.unlink(missing_ok=True)
 
     def _down(self, model: str, played: list[dict]) -> None:
-        instance = instance_of(played)
-        pods = self._pods(instance)
-        if pods:
-            self.podman("pod", "rm", "--force", "--time", "10", *[p["Id"] for p in pods])
+        self.pods.remove(played)
+
+    def _logs(self, played: list[dict]) -> str:
+        return self.pods.logs(played)
+
+    def _status(self, model: str, played: list[dict] | None = None) -> LocalStatus:
+        return self.pods.status(model, played or self.applied(model))
 
     def _delete(self, model: str) -> list[str]:
-        """Removes the model's pods and record; returns the names of the pods removed."""
+        """Removes the model's pods (a standby one too) and record; returns the pods removed."""
         played = self.applied(model)
         if not played:
             return []
-        pods = self._pods(instance_of(played))
-        if pods:
-            self.podman("pod", "rm", "--force", "--time", "10", *[p["Id"] for p in pods])
+        same_ports = {port: port for port in host_ports(played)}
+        removed = self.pods.remove(played) + self.pods.remove(standby(played, same_ports))
         self._record(model).unlink()
         (self.state_dir / f"{model}.play.yaml").unlink(missing_ok=True)
-        return [p["Name"] for p in pods]
-
-    def _pods(self, instance: str) -> list[dict]:
-        proc = self.podman(
-            "pod",
-            "ps",
-            "--format",
-            "json",
-            "--filter",
-            f"label={INSTANCE}={instance}",
-            "--filter",
-            f"label={ENVIRONMENT}={self.env_name}",
-        )
-        return json.loads(proc.stdout or "[]")
-
-    def _status(self, model: str, played: list[dict] | None = None) -> LocalStatus:
-        played = played or self.applied(model)
-        status = LocalStatus(model=model)
-        if not played:
-            return status
-        status.pods = self._pods(instance_of(played))
-        status.endpoint = endpoint_url(played)
-        container = deployment(played)["spec"]["template"]["spec"]["containers"][0]
-        status.image = container["image"]
-        if not status.pods:
-            return status
-        running = self._containers(status.pods)
-        if running:
-            status.image = running[0].get("ImageName") or status.image
-        url = readiness_url(played)
-        status.ready = bool(running) and (url is None or _http_ok(url))
-        return status
-
-    def _containers(self, pods: list[dict]) -> list[dict]:
-        ids = [c["Id"] for p in pods for c in p.get("Containers", [])]
-        if not ids:
-            return []
-        proc = self.podman("inspect", *ids, "--format", "json", check=False)
-        found = json.loads(proc.stdout or "[]")
-        return [
-            {"ImageName": c.get("ImageName"), "Name": c.get("Name")}
-            for c in found
-            if not c.get("IsInfra") and c.get("State", {}).get("Running")
-        ]
-
-    def _logs(self, played: list[dict]) -> str:
-        pods = self._pods(instance_of(played))
-        names = [c["Names"] for p in pods for c in p.get("Containers", []) if "infra" not in c["Names"]]
-        out = [self.podman("logs", "--tail", "15", n, check=False) for n in names]
-        return "\n".join((p.stdout + p.stderr).strip() for p in out)
-
-    def wait_ready(self, model: str, played: list[dict], *, timeout: float) -> None:
-        """Polls until the readiness probe answers 200, the container dies, or time runs out."""
-        deadline = time.monotonic() + timeout
-        started = time.monotonic()
-        url = readiness_url(played)
-        next_report = 0.0
-        while True:
-            status = self._status(model, played)
-            if status.ready:
-                print(f"  {model}: ready after {time.monotonic() - started:.1f}s", file=sys.stderr)
-                return
-            if status.pods and not any(p.get("Status") == "Running" for p in status.pods):
-                raise UserError(
-                    f"{model}: the container stopped before it was ready; its last log lines:\n"
-                    + self._logs(played)
-                )
-            if time.monotonic() > deadline:
-                raise UserError(
-                    f"{model}: not ready after {timeout:.0f}s (polling {url}); last log lines:\n"
-                    + self._logs(played)
-                )
-            waited = time.monotonic() - started
-            if waited >= next_report:  # a line every 10 s: progress without a wall of text
-                print(f"  {model}: waiting for {url} ({waited:.0f}s of {timeout:.0f}s)", file=sys.stderr)
-                next_report += 10
-            time.sleep(1.0)
+        return removed
 
 
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
+def free_port() -> int:
+    """A loopback port nobody listens on now (the OS picks it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -10,19 +10,15 @@ content-addressed layer cache and the model artifacts with the real one.
 from __future__ import annotations
 
 import json
-import shutil
 import socket
-import subprocess
 import time
 
 import httpx
 import pytest
 import yaml
 
-from tools.deploy.podman.client import podman_env
+from tools.deploy.tests import local_repo
 from tools.oci.layout import read_manifest
-from tools.paths import REPO_ROOT, build_dir
-from tools.testing.cli import servectl
 from tools.testing.ports import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.container]
@@ -30,58 +26,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.container]
 ENV = "e2e"
 
 
-def repo_files() -> list[str]:
-    out = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout
-    return [f for f in out.decode().split("\0") if f]
-
-
 @pytest.fixture(scope="module")
 def e2e(tmp_path_factory):
-    root = tmp_path_factory.mktemp("repo")
-    for rel in repo_files():
-        src = REPO_ROOT / rel
-        if src.is_file():
-            (root / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, root / rel)
-    env_data = yaml.safe_load((root / "platform/environments/local.yaml").read_text())
-    registry_port, http_port = free_port(), free_port()
-    env_data["registry"] = f"127.0.0.1:{registry_port}"
-    env_data["models"] = {"yolo": {**env_data["models"]["yolo"], "hostPorts": {"http": http_port}}}
-    (root / f"platform/environments/{ENV}.yaml").write_text(yaml.safe_dump(env_data))
-
-    out = tmp_path_factory.mktemp("build")
-    shared = build_dir()
-    for reused in ("cache", "artifacts"):  # content-addressed: safe to share, slow to rebuild
-        (shared / reused).mkdir(parents=True, exist_ok=True)
-        (out / reused).symlink_to(shared / reused)
-
-    def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-        proc = servectl(*args, cwd=root, env={"CF_BUILD_DIR": str(out)}, timeout=900)
-        if check and proc.returncode != 0:
-            pytest.fail(f"servectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-        return proc
-
-    cli.root, cli.out, cli.registry_port, cli.http_port = root, out, registry_port, http_port
-    yield cli
-    cli("delete", "yolo", "--env", ENV, check=False)
-    cli("registry", "stop", check=False)
-    cli("prometheus", "stop", "--env", ENV, check=False)
+    yield from local_repo.local_repo(tmp_path_factory, ENV)
 
 
 def pods(env: str = ENV) -> list[dict]:
-    proc = subprocess.run(
-        ["podman", "pod", "ps", "--format", "json", "--filter", f"label=servectl.io/environment={env}"],
-        capture_output=True,
-        text=True,
-        env=podman_env(),
-        check=True,
-    )
-    return json.loads(proc.stdout or "[]")
+    return local_repo.pods(env)
 
 
 def running_image(cli) -> str:
