@@ -25,6 +25,12 @@ def use_extension(extension_bzl_file, extension_name, dev_dependency = False, is
 
     return struct(ext_id = ext_id, **{name: tag(name) for name in _py_tag_names(ext_id)})
 
+def use_repo_rule(repo_rule_bzl_file, repo_rule_name):
+    def call(**kwargs):
+        _py_repo_rule_call(repo_rule_bzl_file, repo_rule_name, kwargs)
+
+    return call
+
 def use_repo(extension_proxy, *args, **kwargs):
     _py_use_repo(extension_proxy.ext_id, list(args) + list(kwargs.keys()))
 """
@@ -44,6 +50,8 @@ class ModuleFile:
     bazel_deps: dict[str, dict[str, Any]] = field(default_factory=dict)  # apparent repo name -> attrs
     tags: list[Tag] = field(default_factory=list)
     use_repos: dict[str, list[str]] = field(default_factory=dict)  # extension -> repo names
+    # use_repo_rule(bzl, rule) calls: (bzl label, rule name, attrs); each makes repo attrs["name"].
+    repo_rule_calls: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -52,6 +60,7 @@ class ModuleFile:
         names = set(self.bazel_deps) | {"bazel_tools", "local_config_platform"}
         for repos in self.use_repos.values():
             names.update(repos)
+        names.update(attrs.get("name", "") for _bzl, _rule, attrs in self.repo_rule_calls)
         if self.module.get("name"):
             names.add(self.module.get("repo_name") or self.module["name"])
         return names
@@ -90,6 +99,9 @@ def read_module_file(path: Path, extensions: dict[str, dict[str, list[str]]]) ->
     prelude.add_callable("_py_tag_names", tag_names)
     prelude.add_callable("_py_tag", tag)
     prelude.add_callable("_py_use_repo", use_repo)
+    prelude.add_callable(
+        "_py_repo_rule_call", lambda bzl, rule, attrs: result.repo_rule_calls.append((bzl, rule, attrs))
+    )
     globals_ = sl.Globals.extended_by([sl.LibraryExtension.StructType])
     sl.eval(prelude, sl.parse("module_prelude", _PRELUDE, dialect=sl.Dialect.extended()), globals_)
     frozen = prelude.freeze()
@@ -111,7 +123,7 @@ def read_module_file(path: Path, extensions: dict[str, dict[str, list[str]]]) ->
     ):
         module.add_callable(ignored, lambda *args, **kwargs: None)
     source = path.read_text(encoding="utf-8")
-    source = 'load("//:module_prelude", "use_extension", "use_repo"); ' + source
+    source = 'load("//:module_prelude", "use_extension", "use_repo", "use_repo_rule"); ' + source
     try:
         ast = sl.parse(str(path), source, dialect=sl.Dialect.standard())
         sl.eval(module, ast, globals_, sl.FileLoader(lambda _label: frozen))

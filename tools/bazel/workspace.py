@@ -38,6 +38,7 @@ PRELUDE_SYMBOLS = (
     "depset",
     "native",
     "provider",
+    "repository_rule",
     "rule",
     "select",
     "visibility",
@@ -46,6 +47,7 @@ _GLOBALS = sl.Globals.extended_by(
     [sl.LibraryExtension.StructType, sl.LibraryExtension.Json, sl.LibraryExtension.Print]
 )
 _RULE_ASSIGNMENT = re.compile(r"^([A-Za-z_]\w*)\s*=\s*rule\(", re.MULTILINE)
+_REPO_RULE_ASSIGNMENT = re.compile(r"^([A-Za-z_]\w*)\s*=\s*repository_rule\(", re.MULTILINE)
 
 
 class Workspace:
@@ -64,6 +66,8 @@ class Workspace:
         # (bzl file, rule, attribute, label): defaults of our own rules' label attributes.
         self.label_defaults: list[tuple[str, str, str, str]] = []
         self._rules_per_file: dict[str, int] = {}
+        # (bzl file, name) -> attribute names of the repository rules the repo defines.
+        self.repository_rules: dict[tuple[str, str], set[str]] = {}
         self._current: Package | None = None
         self._pending_selects: list[str] = []
         # (package, target) -> the condition keys of the select()s in its attributes.
@@ -178,6 +182,7 @@ class Workspace:
         module = sl.Module()
         module.add_callable("_py_register_rule", self._register_rule)
         module.add_callable("_py_instantiate_rule", self._instantiate_rule)
+        module.add_callable("_py_register_repository_rule", self._register_repository_rule)
         module.add_callable("_py_native_rule", self._native_rule)
         module.add_callable("_py_exports_files", self._exports_files)
         module.add_callable("_py_glob", self._glob)
@@ -211,6 +216,19 @@ class Workspace:
         spec = RuleSpec(kind=kind, attrs=public, source=bzl, executable=executable, test=test)
         self._own_rules.append(spec)
         return len(self._own_rules) - 1
+
+    def _register_repository_rule(self, attrs, has_doc) -> None:
+        """Records `name = repository_rule(...)` of a .bzl: (file, name) -> its attribute names."""
+        bzl = self._bzl_stack[-1] if self._bzl_stack else "?"
+        done = [key for key in self.repository_rules if key[0] == bzl]
+        names = _REPO_RULE_ASSIGNMENT.findall((self.root / bzl).read_text(encoding="utf-8"))
+        kind = names[len(done)] if len(done) < len(names) else f"repository_rule#{len(done)}"
+        if not has_doc:
+            self._problem("repository rule has no doc=", file=bzl, target=kind)
+        for attribute, attr_has_doc in attrs.items():
+            if not attr_has_doc and not attribute.startswith("_"):
+                self._problem("rule attribute has no doc=", file=bzl, target=kind, attribute=attribute)
+        self.repository_rules[(bzl, kind)] = set(attrs)
 
     def _instantiate_rule(self, rule_id, attrs) -> None:
         spec = self._own_rules[rule_id]

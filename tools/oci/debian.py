@@ -12,10 +12,8 @@ The base layer also gets what an image needs but no .deb of this set provides: /
 
 from __future__ import annotations
 
-import compileall
 import json
 import os
-import py_compile
 import shutil
 import subprocess
 import tempfile
@@ -23,7 +21,7 @@ from pathlib import Path
 
 from tools.errors import UserError
 from tools.hashing import file_sha256
-from tools.oci import cache
+from tools.oci import cache, layers
 from tools.paths import cache_dir
 
 # Paths removed from every unpacked .deb (relative to /): nothing at run time reads them.
@@ -122,19 +120,29 @@ def _finish_interpreter(root: Path) -> None:
     stdlib = root / "usr" / "lib" / "python3.11"
     if stdlib.is_dir():
         # ddir makes the recorded source path /usr/lib/python3.11, not this temporary directory;
-        # unchecked-hash pycs do not embed mtimes, so they are reproducible.
-        compileall.compile_dir(
-            stdlib,
-            ddir="/usr/lib/python3.11",
-            quiet=2,
-            workers=0,
-            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
-        )
+        # unchecked-hash pycs do not embed mtimes; one fresh process (layers.compile_pycs) so the
+        # bytes do not depend on what the calling process imported (the CLI runs this inside
+        # pytest or servectl, Bazel's action inside layer_main: marshal back-references differ).
+        layers.compile_pycs(stdlib, ddir="/usr/lib/python3.11", skip_tests=False)
+
+
+def fill_layer(root: Path, layer_name: str, debs: list[Path]) -> None:
+    """One lock layer's files under ``root``: the .debs unpacked in order, trimmed, finished.
+
+    The CLI builder (``base_layers``) and Bazel's ``debian_base`` action (``python -m
+    tools.oci.layer_main debian``, on the .debs @debian_bookworm downloaded) both call this, so the
+    two bases have the same files."""
+    for deb in debs:
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
+    _trim(root)
+    if layer_name == "base":
+        _add_system_files(root)
+    _finish_interpreter(root)
 
 
 def _inputs_hash() -> str:
     here = Path(__file__).parent
-    return cache.input_key(*((here / f).read_text() for f in ("debian.py", "tarball.py")))
+    return cache.input_key(*((here / f).read_text() for f in ("debian.py", "layers.py", "tarball.py")))
 
 
 def select_layers(lock_path: Path, names: list[str] | None) -> list[tuple[str, list[dict]]]:
@@ -154,7 +162,7 @@ def select_layers(lock_path: Path, names: list[str] | None) -> list[tuple[str, l
 
 def base_layers(lock_path: Path, progress, names: list[str] | None = None) -> tuple[list, dict]:
     """Builds (or reuses) one image layer per selected lock layer; returns (layers, base env)."""
-    layers = []
+    built = []
     code = _inputs_hash()
     for layer_name, packages in select_layers(lock_path, names):
         key = cache.input_key("debian", layer_name, packages, code)
@@ -163,17 +171,11 @@ def base_layers(lock_path: Path, progress, names: list[str] | None = None) -> tu
             if blob is None:
                 with tempfile.TemporaryDirectory(prefix="servectl-rootfs-") as tmp:
                     root = Path(tmp)
-                    for pkg in packages:
-                        deb = fetch_deb(pkg, lock_path)
-                        subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
-                    _trim(root)
-                    if layer_name == "base":
-                        _add_system_files(root)
-                    _finish_interpreter(root)
+                    fill_layer(root, layer_name, [fetch_deb(pkg, lock_path) for pkg in packages])
                     blob = cache.store_layer(key, root)
                 step["status"] = "built"
             else:
                 step["status"] = "cached"
             step["bytes"] = blob.size
-        layers.append((f"debian {layer_name}: " + " ".join(p["name"] for p in packages), blob))
-    return layers, dict(BASE_ENV)
+        built.append((f"debian {layer_name}: " + " ".join(p["name"] for p in packages), blob))
+    return built, dict(BASE_ENV)

@@ -5,6 +5,7 @@
         --source bazel-out/.../weights --exclude '*.pt'
     python -m tools.oci.layer_main --out L.tar.gz files --file /app/runtimes/fastapi/app.py=SRC ...
     python -m tools.oci.layer_main --out labels.txt labels --label K=V ... [--stable-status F]
+    python -m tools.oci.layer_main --out L.tar.gz debian --layer base --deb libc6.deb ...
 
 The same fill functions and tar writer ``python -m tools build`` uses (tools/oci/layers.py,
 tools/oci/tarball.py), so a layer built by Bazel holds the same paths, modes and owners as the CLI's;
@@ -19,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from tools.errors import UserError
-from tools.oci import layers
+from tools.oci import debian, layers
 from tools.oci.tarball import write_layer
 
 # Stamp keys (tools/workspace_status.sh, in Bazel's stable-status.txt) and what each becomes.
@@ -71,6 +72,11 @@ def build(args: argparse.Namespace) -> None:
         root = Path(tmp)
         if args.kind == "pip":
             layers.fill_pip(root, Path(args.lock))
+        elif args.kind == "debian":
+            missing = [deb for deb in args.deb if not Path(deb).is_file()]
+            if missing:
+                raise UserError(f"no such file: {missing[0]}")
+            debian.fill_layer(root, args.layer, [Path(deb) for deb in args.deb])
         elif args.kind == "artifacts":
             source = Path(args.source)
             if not source.is_dir():
@@ -97,6 +103,9 @@ def parser() -> argparse.ArgumentParser:
     artifacts.add_argument("--exclude", action="append", default=[], help="glob of files to leave out")
     files = kinds.add_parser("files", help="single files at chosen image paths")
     files.add_argument("--file", action="append", default=[], help="DEST=SRC")
+    deb = kinds.add_parser("debian", help="one lock layer of the Debian base from its .debs")
+    deb.add_argument("--layer", required=True, help="the lock layer's name (base adds /etc/passwd...)")
+    deb.add_argument("--deb", action="append", default=[], help="a .deb, in lock order")
     labels = kinds.add_parser("labels", help="rules_oci's labels file (name=value lines)")
     labels.add_argument("--label", action="append", default=[], help="NAME=VALUE")
     labels.add_argument("--stable-status", help="Bazel's stable-status.txt when stamping")

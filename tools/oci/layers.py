@@ -69,8 +69,9 @@ def _cached_or_build(key: str, step, build) -> cache.LayerBlob:
     return blob
 
 
-def compile_pycs(root: Path, *, ddir: str) -> None:
-    """Writes unchecked-hash .pyc files for ``root`` (test directories are left uncompiled).
+def compile_pycs(root: Path, *, ddir: str, skip_tests: bool = True) -> None:
+    """Writes unchecked-hash .pyc files for ``root`` (test directories are left uncompiled unless
+    ``skip_tests`` is False: the Debian stdlib, whose test packages are trimmed beforehand).
 
     Unchecked-hash pycs carry no mtimes, and the root fs is read-only at run time, so Python could
     not write them there. The bytes must not depend on the build: marshal marks an object for
@@ -84,10 +85,10 @@ def compile_pycs(root: Path, *, ddir: str) -> None:
     # only, as compileall leaves it; anything else failing is an error.
     script = (
         "import compileall, py_compile, re, sys; compileall.compile_dir(sys.argv[1], ddir=sys.argv[2],"
-        " quiet=2, workers=1, rx=re.compile(sys.argv[3]),"
+        " quiet=2, workers=1, rx=re.compile(sys.argv[3]) if sys.argv[3] else None,"
         " invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)"
     )
-    command = [sys.executable, "-c", script, str(root), ddir, _TESTS.pattern]
+    command = [sys.executable, "-c", script, str(root), ddir, _TESTS.pattern if skip_tests else ""]
     env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
     result = subprocess.run(command, capture_output=True, text=True, env=env)
     if result.returncode != 0:

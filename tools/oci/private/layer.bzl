@@ -13,15 +13,18 @@ kind = "pip": the hash lock installed for the image's platform (network: tag req
 "artifacts": a model_artifacts directory at `destination`, minus `exclude`; "files": single files
 at image paths; "app": the main-repo files of `deps` (sources and data) under /app at their repo
 paths, like the CLI's app layer; "labels": `labels`, plus the commit from stable-status.txt when
-stamping.
+stamping; "debian": the .debs of one lock layer (`debs`, a filegroup of @debian_bookworm) unpacked
+and trimmed by the CLI builder's tools/oci/debian.py fill_layer (needs `dpkg-deb` on the host).
 """
 
-KINDS = ["app", "artifacts", "files", "labels", "pip"]
+KINDS = ["app", "artifacts", "debian", "files", "labels", "pip"]
 
 _ATTRS = {
     "deps": attr.label_list(
         doc = "kind = app: py_library/filegroup targets whose main-repo runfiles form the layer.",
     ),
+    "debian_layer": attr.string(doc = "kind = debian: the lock layer's name (`base` also gets /etc/passwd, /tmp)."),
+    "debs": attr.label(doc = "kind = debian: the lock layer's .debs, in lock order (`@debian_bookworm//:base`)."),
     "destination": attr.string(doc = "kind = artifacts: absolute image directory, e.g. /models/yolo."),
     "exclude": attr.string_list(doc = "kind = artifacts: glob patterns of files to leave out (`*.pt`)."),
     "files": attr.label_keyed_string_dict(
@@ -76,6 +79,11 @@ def layer_command(ctx, out):
         for pattern in ctx.attr.exclude:
             args += ["--exclude", pattern]
         inputs.append(ctx.file.source)
+    elif ctx.attr.kind == "debian":
+        args += ["--layer", ctx.attr.debian_layer]
+        for f in ctx.attr.debs[DefaultInfo].files.to_list():
+            args += ["--deb", f.path]
+            inputs.append(f)
     elif ctx.attr.kind == "files":
         for target, destination in ctx.attr.files.items():
             (f,) = target[DefaultInfo].files.to_list()

@@ -8,6 +8,9 @@ the same and by per-file (path, mode, uid, gid) lists otherwise.
 
 from __future__ import annotations
 
+import ast
+import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -16,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tools.hashing import file_sha256
+from tools.oci import debian
 from tools.labels import Label
 from tools.oci import layers
 from tools.oci.builder import build_image
@@ -33,6 +37,7 @@ def layer_main(*args: str) -> subprocess.CompletedProcess:
         text=True,
         cwd=REPO_ROOT,
         timeout=600,
+        env={**os.environ, "PYTHONHASHSEED": "0"},  # the action's env (layer.bzl)
     )
 
 
@@ -76,6 +81,32 @@ def test_app_layer_is_the_clis(cli_image, repo_copy, tmp_path):
     cli = _cli_layer(cli_image, "app:")
     assert listing(out) == listing(cli.path)
     assert f"sha256:{file_sha256(out)}" == cli.digest
+
+
+@pytest.mark.parametrize("lock_layer", ["base", "interpreter"])
+def test_debian_layers_are_the_clis_byte_for_byte(cli_image, repo_copy, build_dir, lock_layer, tmp_path):
+    # layer_command, kind = "debian": --out OUT debian --layer NAME --deb D ... with the .debs of
+    # @debian_bookworm//:<layer> in lock order, which debian_packages downloads by the lock's sha256:
+    # here the same files, which the CLI build above fetched and checked against the same sha256.
+    lock = debian.load_lock(repo_copy / "third_party" / "debian" / "packages.lock.json")
+    debs = [build_dir / "cache" / "debs" / f"{pkg['sha256']}.deb" for pkg in lock["layers"][lock_layer]]
+    out = tmp_path / f"python311_{lock_layer}.tar.gz"
+    args = ["--out", str(out), "debian", "--layer", lock_layer]
+    for deb in debs:
+        args += ["--deb", str(deb)]
+    result = layer_main(*args)
+    assert result.returncode == 0, result.stderr
+    cli = _cli_layer(cli_image, f"debian {lock_layer}:")
+    assert listing(out) == listing(cli.path)
+    assert f"sha256:{file_sha256(out)}" == cli.digest
+
+
+def test_bazel_debian_base_env_is_the_clis():
+    # debian_base's oci_image(env = BASE_ENV) under Bazel; the CLI's base config from debian.py.
+    text = (REPO_ROOT / "tools/oci/private/debian_base.bzl").read_text(encoding="utf-8")
+    match = re.search(r"^BASE_ENV = (\{.*?^\})", text, re.MULTILINE | re.DOTALL)
+    assert match, "debian_base.bzl defines BASE_ENV"
+    assert ast.literal_eval(match[1]) == debian.BASE_ENV
 
 
 def test_artifacts_layer_with_exclude_is_the_clis(build_dir, tmp_path):
@@ -125,3 +156,5 @@ def test_bad_input_is_one_error_line(tmp_path):
         "--out", str(tmp_path / "x.tar.gz"), "artifacts", "--destination", "/m", "--source", "nope"
     )
     assert result.returncode == 2 and "not a directory" in result.stderr
+    result = layer_main("--out", str(tmp_path / "x.tar.gz"), "debian", "--layer", "base", "--deb", "no.deb")
+    assert result.returncode == 2 and result.stderr == "error: no such file: no.deb\n"

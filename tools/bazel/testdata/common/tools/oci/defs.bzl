@@ -2,6 +2,10 @@
 
 load("@rules_oci//oci:defs.bzl", "oci_image", "oci_push")
 load("@rules_pkg//pkg:tar.bzl", "pkg_tar")
+load("//tools/oci/private:debian_base.bzl", _debian_base = "debian_base")
+
+# The real Debian base macro (copied from tools/oci/private/ with third_party/debian/).
+debian_base = _debian_base
 
 def py_image(name, base, srcs = [], entrypoint = [], **kwargs):
     """An image of `srcs` under /app on `base`, and its push target.
