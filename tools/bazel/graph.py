@@ -19,7 +19,14 @@ import re
 import sys
 from pathlib import Path
 
-from tools.bazel import environments_bzl, image_checks, pip_checks, runner_checks, variant_checks
+from tools.bazel import (
+    environments_bzl,
+    image_checks,
+    pip_checks,
+    runner_checks,
+    test_data_checks,
+    variant_checks,
+)
 from tools.bazel.module_file import ModuleFile, read_module_file
 from tools.bazel.packages import Problem, label_values, split_label
 from tools.bazel.rule_specs import RuleSpecs, load_rule_specs
@@ -370,10 +377,12 @@ def check_repo_rules(module: ModuleFile, workspace: Workspace) -> list[Problem]:
             continue
         allowed = workspace.repository_rules.get((rel, rule))
         if allowed is None:
-            problems.append(Problem("MODULE.bazel", f"use_repo_rule({bzl!r}, {rule!r}): {rel} defines no {rule}"))
+            message = f"use_repo_rule({bzl!r}, {rule!r}): {rel} defines no {rule}"
+            problems.append(Problem("MODULE.bazel", message))
             continue
         for attribute in sorted(set(attrs) - allowed - {"name"}):
-            problems.append(Problem("MODULE.bazel", f"{rule}(): unknown attribute {attribute!r}", attrs.get("name")))
+            message = f"{rule}(): unknown attribute {attribute!r}"
+            problems.append(Problem("MODULE.bazel", message, attrs.get("name")))
         for attribute, value in attrs.items():
             label = split_label(value, "") if isinstance(value, str) and value.startswith("//") else None
             if label and not (workspace.root / label[1] / label[2]).is_file():
@@ -421,6 +430,7 @@ def check_repo(
         problems += variant_checks.check_image_variants(workspace)
     problems += runner_checks.check_test_runners(workspace)
     problems += runner_checks.check_test_files_have_targets(workspace)
+    problems += test_data_checks.check_test_data(workspace)
     problems += pip_checks.check_mixed_hubs(workspace, module, root)
     source_problems, source_warnings = pip_checks.check_sources(module, root, workspace)
     problems += source_problems

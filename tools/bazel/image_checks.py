@@ -96,7 +96,7 @@ SHELLS = ("bash", "dash")
 
 def debian_lock(workspace, module) -> tuple[str, dict] | None:
     """(repo name, decoded lock) of MODULE.bazel's debian_packages repository, if any."""
-    for bzl, rule, attrs in module.repo_rule_calls:
+    for _bzl, rule, attrs in module.repo_rule_calls:
         if rule != "debian_packages":
             continue
         parts = split_label(attrs.get("lock", ""), "")
@@ -205,11 +205,9 @@ def check_debian_bases(workspace, repo: str, lock: dict) -> list[Problem]:
                             target.name,
                         )
                     )
-                elif any(
-                    isinstance(t, str) and (_lookup(workspace, package.name, t)[1] or _NONE).attrs.get("kind")
-                    == "debian"
-                    for t in target.attrs.get("tars") or []
-                ) and target.attrs.get("architecture") != lock.get("architecture"):
+                elif _has_debian_layers(workspace, package.name, target) and target.attrs.get(
+                    "architecture"
+                ) != lock.get("architecture"):
                     problems.append(
                         Problem(
                             build,
@@ -223,11 +221,12 @@ def check_debian_bases(workspace, repo: str, lock: dict) -> list[Problem]:
     return problems
 
 
-class _NoTarget:
-    attrs: dict = {}
-
-
-_NONE = _NoTarget()
+def _has_debian_layers(workspace, package: str, image) -> bool:
+    for tar in image.attrs.get("tars") or []:
+        _, layer = _lookup(workspace, package, tar) if isinstance(tar, str) else (None, None)
+        if layer is not None and layer.attrs.get("kind") == "debian":
+            return True
+    return False
 
 
 def check_host_platform(workspace, multi_platform_pulls: dict[str, list[str]]) -> list[Problem]:

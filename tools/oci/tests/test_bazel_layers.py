@@ -19,9 +19,8 @@ from pathlib import Path
 import pytest
 
 from tools.hashing import file_sha256
-from tools.oci import debian
 from tools.labels import Label
-from tools.oci import layers
+from tools.oci import debian, layers
 from tools.oci.builder import build_image
 from tools.oci.tests.helpers import HELLO
 from tools.paths import REPO_ROOT

@@ -13,6 +13,7 @@ def pytest_tests(
         sizes = {},
         tags = [],
         file_tags = {},
+        file_data = {},
         **kwargs):
     """A py_test per `tests/test_*.py`, run by pytest, and a test_suite `name` over them.
 
@@ -37,6 +38,8 @@ def pytest_tests(
         sizes: per-test size overrides, by target name.
         tags: tags of every test (`["requires-network"]`).
         file_tags: per-test extra tags, by target name (`{"test_server": ["local"]}`).
+        file_data: per-test extra data, by target name: the files only that test reads (the graph
+            check, tools/bazel/test_data_checks.py, lists what each test reads and lacks).
         **kwargs: other py_test attributes (env, timeout, ...).
     """
     if srcs == None:
@@ -49,7 +52,7 @@ def pytest_tests(
             srcs = [src] + [h for h in helpers if h != src],
             pytest_main = True,
             deps = deps + ["@{}//pytest".format(hub)],
-            data = data,
+            data = data + file_data.get(test, []),
             size = sizes.get(test, size),
             tags = tags + file_tags.get(test, []),
             **kwargs
