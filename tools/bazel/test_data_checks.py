@@ -19,11 +19,15 @@ read. A directory is covered when a declared file lies under it. `manual` tests 
 from __future__ import annotations
 
 import ast
+import functools
+import itertools
 import posixpath
 
 from tools.bazel.packages import Problem, split_label
 
 _OUTSIDE_SOURCES = (".build/", ".venvs/", ".git/")
+_PYTEST_ROOT_FILES = ("conftest.py", "pyproject.toml")
+_REPO_TOPS = ("models", "runtimes", "tools")
 
 
 def _join(base: str, part: str) -> str:
@@ -42,6 +46,7 @@ class _Paths(ast.NodeVisitor):
         self.names: dict[str, list[str]] = {"REPO_ROOT": [""]}
         self.strings: dict[str, list[str]] = {}
         self.reads: set[str] = set()
+        self.modules: set[str] = set()
 
     def _string_values(self, node) -> list[str]:
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
@@ -131,6 +136,37 @@ class _Paths(ast.NodeVisitor):
                     self.reads.update(p for p in self.resolve(argument) if p != self.file_rel)
         self.generic_visit(node)
 
+    def _module(self, dotted: str, *, main: bool = False) -> None:
+        """A repo module the file imports or runs (`python -m X`): its .py file is read."""
+        if dotted.split(".")[0] not in _REPO_TOPS:
+            return
+        base = dotted.replace(".", "/")
+        candidates = [f"{base}/__main__.py"] if main else []
+        candidates += [f"{base}.py", f"{base}/__init__.py"]
+        found = next((c for c in candidates if (self.root / c).is_file()), None)
+        if found:
+            self.modules.add(found)
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            self._module(alias.name)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if node.module and node.level == 0:
+            self._module(node.module)
+            for alias in node.names:
+                self._module(f"{node.module}.{alias.name}")
+
+    def visit_List(self, node) -> None:
+        # ["python", "-m", "tools", ...]: runs tools/__main__.py.
+        items = [e.value if isinstance(e, ast.Constant) else None for e in node.elts]
+        for flag, module in itertools.pairwise(items):
+            if flag == "-m" and isinstance(module, str):
+                self._module(module, main=True)
+        self.generic_visit(node)
+
+    visit_Tuple = visit_List
+
     def visit_Name(self, node: ast.Name) -> None:
         if node.id in self.names and node.id != "REPO_ROOT":
             self.reads.update(self.names[node.id])
@@ -151,10 +187,21 @@ def _module_strings(path) -> dict[str, str]:
     return constants
 
 
-def named_paths(root, file_rel: str) -> set[str]:
-    """The repo files and directories `file_rel` names that exist in the source tree."""
+@functools.cache
+def _scan(root, file_rel: str) -> _Paths:
     visitor = _Paths(root, file_rel)
     visitor.visit(ast.parse((root / file_rel).read_text(encoding="utf-8")))
+    return visitor
+
+
+def imported_modules(root, file_rel: str) -> set[str]:
+    """The repo .py files `file_rel` imports or runs with `python -m`."""
+    return _scan(root, file_rel).modules - {file_rel}
+
+
+def named_paths(root, file_rel: str) -> set[str]:
+    """The repo files and directories `file_rel` names that exist in the source tree."""
+    visitor = _scan(root, file_rel)
     own_dir = posixpath.dirname(file_rel)
     return {
         path
@@ -194,6 +241,11 @@ def runfiles(workspace, package: str, labels, seen=None) -> tuple[set[str], list
     return files, generated
 
 
+def _parents(rel: str) -> list[str]:
+    parts = rel.split("/")[:-1]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
 def _covered(path: str, declared: set[str], root, tags, ignored: bool) -> bool:
     if path == "" or ignored:
         # The whole tree, or a .bazelignore'd directory no target can hold: only a test that runs
@@ -216,6 +268,21 @@ def check_test_data(workspace) -> list[Problem]:
             if "manual" in (target.attrs.get("tags") or []):
                 continue
             declared, _generated = runfiles(workspace, package.name, [f":{target.name}"])
+            if target.attrs.get("pytest_main"):
+                # pytest itself reads the root conftest.py and the ini file before any test.
+                for path in _PYTEST_ROOT_FILES:
+                    if (workspace.root / path).is_file() and path not in declared:
+                        problems.append(
+                            Problem(
+                                build,
+                                f"pytest reads {path} at the root before any test (fixtures, "
+                                "--import-mode, markers), but it is not in the test's runfiles: "
+                                "under `bazel test` the test runs with another configuration; "
+                                "depend on //:pytest_root (pytest_tests does)",
+                                target.name,
+                                "deps",
+                            )
+                        )
             sources = sorted(f for f in declared if f.endswith(".py") and f.startswith(package.name + "/"))
             sources = [f for f in sources if "/tests/" in f"/{f}"]
             missing: dict[str, list[str]] = {}
@@ -226,6 +293,54 @@ def check_test_data(workspace) -> list[Problem]:
                     tags = target.attrs.get("tags") or []
                     if not _covered(path, declared, workspace.root, tags, workspace.is_ignored(path)):
                         missing.setdefault(path, []).append(source)
+            # An __init__.py above the test file missing from the runfiles makes its package a
+            # namespace package: pytest's importlib mode then roots the test's module name below
+            # it (runtimes/fastapi/tests/... becomes `fastapi.tests...`, shadowing fastapi).
+            test_files = [
+                f"{split_label(s, package.name)[1]}/{split_label(s, package.name)[2]}"
+                for s in target.attrs.get("srcs") or []
+                if isinstance(s, str) and split_label(s, package.name) and "tests/test_" in s
+            ]
+            inits = sorted(
+                {
+                    f"{parent}/__init__.py"
+                    for f in test_files
+                    for parent in _parents(f)
+                    if (workspace.root / parent / "__init__.py").is_file()
+                }
+                - declared
+            )
+            for init in inits if target.attrs.get("pytest_main") else []:
+                if not workspace.is_ignored(init):
+                    problems.append(
+                        Problem(
+                            build,
+                            f"{init} is not in the test's runfiles, though the test file is below it: "
+                            "under `bazel test` its package is a namespace package and pytest's "
+                            "importlib mode names the test's modules differently (a runtime named "
+                            "like a pip package shadows it); depend on the library holding it",
+                            target.name,
+                            "deps",
+                        )
+                    )
+            # Imports and `python -m` runs: of every repo module in the runfiles, since a library
+            # (tools/testing/cli.py) may run `python -m tools` for the test.
+            python_files = sorted(f for f in declared if f.endswith(".py") and not workspace.is_ignored(f))
+            for source in python_files:
+                if not (workspace.root / source).is_file():
+                    continue
+                for module in sorted(imported_modules(workspace.root, source)):
+                    if module not in declared and not workspace.is_ignored(module):
+                        problems.append(
+                            Problem(
+                                build,
+                                f"{source} imports or runs {module}, which is not in the test's "
+                                "runfiles: ModuleNotFoundError under `bazel test`; add the library "
+                                "(or py_binary) holding it to the test's deps (or data)",
+                                target.name,
+                                "deps",
+                            )
+                        )
             for path, readers in missing.items():
                 if path == "":
                     problems.append(

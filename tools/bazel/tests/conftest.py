@@ -17,6 +17,8 @@ TESTDATA = Path(__file__).resolve().parent.parent / "testdata"
 FRONT_DOOR = (
     "MODULE.bazel",
     "BUILD.bazel",
+    "conftest.py",
+    "pyproject.toml",
     ".bazelignore",
     "third_party/python/BUILD.bazel",
     "third_party/python/hubs.bzl",

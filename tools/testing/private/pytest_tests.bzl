@@ -1,6 +1,10 @@
 """pytest_tests: one real pytest target per test file of a package."""
 
 load("@aspect_rules_py//py:defs.bzl", "py_test")
+load("//third_party/python:hubs.bzl", "hub_suffix")
+
+# The hubs //:pytest_root is made for, in its order (the root BUILD.bazel).
+_PYTEST_ROOT_HUBS = ["pypi_tools", "pypi_tfserving"]
 
 def pytest_tests(
         name,
@@ -51,7 +55,8 @@ def pytest_tests(
             name = test,
             srcs = [src] + [h for h in helpers if h != src],
             pytest_main = True,
-            deps = deps + ["@{}//pytest".format(hub)],
+            # pytest's own inputs (root conftest.py, pyproject.toml), for this hub.
+            deps = deps + ["@{}//pytest".format(hub), "//:pytest_root" + hub_suffix(hub, _PYTEST_ROOT_HUBS)],
             data = data + file_data.get(test, []),
             size = sizes.get(test, size),
             tags = tags + file_tags.get(test, []),
