@@ -6,13 +6,20 @@ needs into ``out_dir``, and may list extra input files in ``SOURCES`` (paths rel
 root). The result lands in ``.build/artifacts/<package>/<name>/`` and is rebuilt only when the
 module's source or its SOURCES change: the cache key is their sha256, written into ``.key``.
 A failed or interrupted build never leaves a half-written directory behind.
+
+Under Bazel, an artifact built from another (``//models/yolo_torchserve:archive`` from
+``//models/yolo:weights``) gets that one as an input of its action: ``CF_PREBUILT_ARTIFACTS``
+(JSON, label -> directory, set by tools/bazel/artifacts_main.py) names the directory Bazel built,
+and ``build_artifacts`` returns it instead of building it again inside the action.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
+import json
 import logging
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -25,6 +32,18 @@ from tools.paths import REPO_ROOT, artifact_dir
 log = logging.getLogger(__name__)
 
 KEY_FILE = ".key"
+PREBUILT_ENV = "CF_PREBUILT_ARTIFACTS"
+
+
+def _prebuilt(label: Label) -> Path | None:
+    """The directory Bazel built for ``label`` and handed to this action, if any."""
+    prebuilt = json.loads(os.environ.get(PREBUILT_ENV) or "{}")
+    path = prebuilt.get(str(label))
+    if path is None:
+        return None
+    if not Path(path).is_dir():
+        raise UserError(f"{PREBUILT_ENV} names {path} for {label}, which is not a directory")
+    return Path(path)
 
 
 def _cache_key(module_name: str, module) -> str:
@@ -41,6 +60,10 @@ def build_artifacts(label: Label | str, *, force: bool = False) -> Path:
     target = read_target(label)
     if target.kind != "model_artifacts":
         raise UserError(f"{target.label} is a {target.kind}, not a model_artifacts target")
+    prebuilt = _prebuilt(target.label)
+    if prebuilt is not None:
+        log.info("%s: built by Bazel (%s)", target.label, prebuilt)
+        return prebuilt
     module_name = target.attrs.get("module")
     module = importlib.import_module(module_name)
     key = _cache_key(module_name, module)

@@ -10,16 +10,27 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import sys
 import tempfile
 from pathlib import Path
 
 
-def run(module_name: str, out_dir: Path) -> int:
+def run(module_name: str, out_dir: Path, prebuilt: list[str] = ()) -> int:
     # A module may cache downloads under tools.paths.build_dir(), which is <repo>/.build: inside a
     # Bazel action that resolves into the read-only source tree. The action's own temp dir instead.
     os.environ.setdefault("CF_BUILD_DIR", tempfile.mkdtemp(prefix="artifacts-build-"))
+    # Other model_artifacts this one reads, as Bazel built them (tools/artifacts: PREBUILT_ENV).
+    given = {}
+    for item in prebuilt:
+        label, sep, path = item.partition("=")
+        if not sep or not label.startswith("//") or not Path(path).is_dir():
+            print(f"error: --prebuilt {item!r}: expected //package:name=DIRECTORY", file=sys.stderr)
+            return 2
+        given[label] = str(Path(path).resolve())
+    if given:
+        os.environ["CF_PREBUILT_ARTIFACTS"] = json.dumps(given)
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as error:
@@ -41,8 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--module", required=True, help="dotted module name with build(out_dir)")
     parser.add_argument("--out", required=True, type=Path, help="directory to fill")
+    parser.add_argument(
+        "--prebuilt", action="append", default=[], help="LABEL=DIR: another model_artifacts Bazel built"
+    )
     args = parser.parse_args(argv)
-    return run(args.module, args.out)
+    return run(args.module, args.out, args.prebuilt)
 
 
 if __name__ == "__main__":

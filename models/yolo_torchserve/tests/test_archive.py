@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from models.yolo_torchserve import archive
 from tools.hashing import file_sha256
+from tools.paths import REPO_ROOT
+
+ARTIFACTS_MAIN = REPO_ROOT / "tools" / "bazel" / "artifacts_main.py"
 
 
 def test_two_builds_at_once_give_the_same_bytes(tmp_path, weights):
@@ -51,3 +59,46 @@ def test_archive_holds_the_onnx_export_the_handler_and_a_manifest_torchserve_rea
     record = json.loads((archive_dir / "archive.json").read_text())
     assert record["sha256"] == file_sha256(archive_dir / "yolo.mar")
     assert record["from"]["model.onnx"] == file_sha256(weights / "model.onnx")
+
+
+def _artifacts_action(*args: str, build_dir: Path) -> subprocess.CompletedProcess:
+    """The ModelArtifacts action of :archive (tools/artifacts/private/model_artifacts.bzl): the
+    builder runs artifacts_main with --module, --out and one --prebuilt per model_artifacts in srcs."""
+    # The py_binary builder puts the repo root on the import path, as PYTHONPATH does here.
+    env = {**os.environ, "CF_BUILD_DIR": str(build_dir), "PYTHONHASHSEED": "0", "PYTHONPATH": str(REPO_ROOT)}
+    command = [sys.executable, str(ARTIFACTS_MAIN), *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT, env=env, timeout=600)
+
+
+def test_bazel_action_archives_the_weights_bazel_built_into_the_same_mar(tmp_path, weights, archive_dir):
+    # The weights as Bazel's //models/yolo:weights action left them (a copy elsewhere), and an empty
+    # build dir: the action must archive these, not export the weights again inside itself.
+    bazel_weights = tmp_path / "bazel-out" / "weights"
+    shutil.copytree(weights, bazel_weights)
+    out, build_dir = tmp_path / "archive", tmp_path / "build"
+    result = _artifacts_action(
+        "--module",
+        "models.yolo_torchserve.archive",
+        "--out",
+        str(out),
+        "--prebuilt",
+        f"//models/yolo:weights={bazel_weights}",
+        build_dir=build_dir,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not (build_dir / "artifacts" / "models" / "yolo").exists()
+    assert (out / "yolo.mar").read_bytes() == (archive_dir / "yolo.mar").read_bytes()
+
+
+def test_bazel_action_refuses_a_prebuilt_that_is_not_a_directory(tmp_path):
+    result = _artifacts_action(
+        "--module",
+        "models.yolo_torchserve.archive",
+        "--out",
+        str(tmp_path / "out"),
+        "--prebuilt",
+        f"//models/yolo:weights={tmp_path / 'missing'}",
+        build_dir=tmp_path / "build",
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: --prebuilt") and "Traceback" not in result.stderr

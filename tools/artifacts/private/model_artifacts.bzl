@@ -37,6 +37,12 @@ def _model_artifacts_impl(ctx):
     args = ctx.actions.args()
     args.add("--module", ctx.attr.module)
     args.add("--out", out_dir.path)
+    for src in ctx.attr.srcs:
+        for f in src[DefaultInfo].files.to_list():
+            if f.is_directory and src.label.workspace_name == "":
+                # Another model_artifacts (//models/yolo:weights): the module's build_artifacts()
+                # gets this directory instead of building it again inside the action.
+                args.add("--prebuilt", "//%s:%s=%s" % (src.label.package, src.label.name, f.path))
     ctx.actions.run(
         # files_to_run, not the bare file: the action then also gets the builder's runfiles
         # (interpreter, the module and its pip deps).
