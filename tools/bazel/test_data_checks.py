@@ -130,7 +130,12 @@ class _Paths(ast.NodeVisitor):
         func = node.func
         if isinstance(func, ast.Attribute) and func.attr in ("glob", "rglob", "iterdir", "walk"):
             self.reads.update(self.resolve(func.value))
-        if not (isinstance(func, ast.Attribute) and func.attr in ("relative_to", "is_relative_to")):
+        names_only = (
+            isinstance(func, ast.Attribute) and func.attr in ("relative_to", "is_relative_to", "fspath")
+        ) or (
+            isinstance(func, ast.Name) and func.id in ("str", "repr")
+        )  # the path as text (PYTHONPATH=str(REPO_ROOT)) or as a base: nothing is read
+        if not names_only:
             for argument in node.args:
                 if isinstance(argument, (ast.Name, ast.Attribute)):
                     self.reads.update(p for p in self.resolve(argument) if p != self.file_rel)
