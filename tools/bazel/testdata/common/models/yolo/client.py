@@ -1,0 +1,1 @@
+"""Fixture client plug-in (//tools:test_cli declares it as data)."""
