@@ -23,6 +23,7 @@ from tools.bazel import (
     environments_bzl,
     image_checks,
     pip_checks,
+    repo_rule_checks,
     runner_checks,
     test_data_checks,
     variant_checks,
@@ -365,33 +366,6 @@ def check_stamp_keys(root: Path) -> list[Problem]:
     ]
 
 
-def check_repo_rules(module: ModuleFile, workspace: Workspace) -> list[Problem]:
-    """MODULE.bazel's use_repo_rule calls: the .bzl defines the rule, the attributes are its own,
-    and a label attribute names an existing file."""
-    problems = []
-    for bzl, rule, attrs in module.repo_rule_calls:
-        parts = split_label(bzl, "")
-        rel = f"{parts[1]}/{parts[2]}" if parts and parts[1] else (parts[2] if parts else bzl)
-        if not parts or parts[0] or not (workspace.root / rel).is_file():
-            problems.append(Problem("MODULE.bazel", f"use_repo_rule({bzl!r}): no such .bzl file"))
-            continue
-        allowed = workspace.repository_rules.get((rel, rule))
-        if allowed is None:
-            message = f"use_repo_rule({bzl!r}, {rule!r}): {rel} defines no {rule}"
-            problems.append(Problem("MODULE.bazel", message))
-            continue
-        for attribute in sorted(set(attrs) - allowed - {"name"}):
-            message = f"{rule}(): unknown attribute {attribute!r}"
-            problems.append(Problem("MODULE.bazel", message, attrs.get("name")))
-        for attribute, value in attrs.items():
-            label = split_label(value, "") if isinstance(value, str) and value.startswith("//") else None
-            if label and not (workspace.root / label[1] / label[2]).is_file():
-                problems.append(
-                    Problem("MODULE.bazel", f"{value!r} does not exist", attrs.get("name"), attribute)
-                )
-    return problems
-
-
 def check_environments_bzl(root: Path) -> list[Problem]:
     """model_deploy's environment list is platform/environments/ (the one source), regenerated."""
     path = root / environments_bzl.BZL
@@ -442,7 +416,7 @@ def check_repo(
     problems += image_checks.check_launchers(workspace, shell_less_pulls(module), debian and debian[1])
     if debian:
         problems += image_checks.check_debian_bases(workspace, *debian)
-    problems += check_repo_rules(module, workspace)
+    problems += repo_rule_checks.check_repo_rules(module, workspace)
     problems += image_checks.check_host_platform(workspace, multi_platform_pulls(module))
     problems += check_stamp_keys(root)
     problems += check_environments_bzl(root)
