@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from models.yolo.backends import Backend, model_file, open_backend
+from models.yolo.backends import Backend, common_shape, model_file, open_backend
 from models.yolo.boxes import Detections, Letterboxed, letterbox, postprocess
 from runtimes.fastapi.errors import InvalidInput
 from runtimes.fastapi.images import decode_rgb
@@ -72,15 +72,14 @@ class YOLOModelHandler(Model):
         opened = time.perf_counter()
         # One throwaway pass: onnxruntime and torch allocate and pick kernels on the first run,
         # which would otherwise land on the first client's request.
-        size = self.backend.imgsz
         # A 3:4 rectangle for a dynamic-shape model: the common photo shape gets its kernels ready.
-        shape = (1, 3, size, size * 3 // 4) if self.backend.stride else (1, 3, size, size)
+        shape = common_shape(self.backend.imgsz, self.backend.stride)
         self.backend.forward(np.zeros(shape, dtype=np.float32))
         # Logged by the server's loader: where a pod's start-up time goes.
-        self.load_timings = {
-            "open (import, read, compile)": opened - start,
-            "warm-up": time.perf_counter() - opened,
-        }
+        # The OpenVINO backend splits its open into import, read and compile.
+        opening = getattr(self.backend, "open_timings", None)
+        opening = opening or {"open (import, read, compile)": opened - start}
+        self.load_timings = {**opening, "warm-up": time.perf_counter() - opened}
         super().load()
 
     @property
