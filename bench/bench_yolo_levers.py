@@ -2,12 +2,13 @@
 
     .venvs/dev/bin/python bench/bench_yolo_levers.py [--runs 50] [--image bus.jpg]
 
-One process, one run, everything warm and interleaved call by call (stock, then each option, then
-HTTP, then again), so all see the same machine load. Stock is ``YOLO("model.pt").predict(path)``
+One process, one run, everything warm and interleaved call by call (every option once per round, in
+a seeded random order), so all see the same machine load. Stock is ``YOLO("model.pt").predict(path)``
 with ultralytics' defaults (imgsz 640, rectangular letterbox, its own torch threads). Options run
 our handler in-process on one lever each: onnxruntime on a 640 x 640 square input (what was
 served before), the rectangular letterbox, onnxruntime threads and graph level, INT8 QDQ, and
-OpenVINO (the shipped IR at its default precision, which is bf16 on AMX CPUs; forced f32; INT8).
+OpenVINO (the shipped IR at its default precision, which is bf16 on AMX CPUs, compiled for the
+common 3:4 shape; the same compiled only dynamic-shape; forced f32 and f16; one thread; INT8).
 HTTP is the real server (uvicorn, loopback) on the shipped IR, ``MODEL_PATH=model.xml``. For
 each: p50/p90 latency, the ratio to stock, the network's input size, the bytes it adds to an
 image (runtime package + model files), and whether its detections match stock's on bus.jpg
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -150,6 +152,9 @@ def main() -> int:
         ("ort rect int8", lambda: OnnxBackend(int8), int8, "onnxruntime"),
         ("openvino rect (shipped)", lambda: OpenVinoBackend(ir_path), ir_path, "openvino"),
         ("openvino rect f32", lambda: OpenVinoBackend(ir_path, precision="f32"), ir_path, "openvino"),
+        ("openvino rect dynamic", lambda: OpenVinoBackend(ir_path, specialise=False), ir_path, "openvino"),
+        ("openvino rect f16", lambda: OpenVinoBackend(ir_path, precision="f16"), ir_path, "openvino"),
+        ("openvino rect 1 thread", lambda: OpenVinoBackend(ir_path, threads=1), ir_path, "openvino"),
         ("openvino rect int8", lambda: OpenVinoBackend(int8), int8, "openvino"),
     ]
     for name, make, path, runtime in specs:
@@ -186,8 +191,11 @@ def main() -> int:
                 option.agrees[name] = agreement(option.detect(name), stock_detect(name))
             for _ in range(3):  # warm
                 option.call()
+        # A fresh order each round (seeded): what ran just before a call (torch's threads, another
+        # runtime's caches) shifts its time, and a fixed order would give each option a fixed neighbour.
+        order = random.Random(0)
         for _ in range(args.runs):
-            for option in options:
+            for option in order.sample(options, len(options)):
                 option.timed()
         client.close()
     report(options, args, weights)

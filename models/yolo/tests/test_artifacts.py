@@ -73,6 +73,28 @@ def test_the_ir_carries_names_and_a_dynamic_input(weights):
     assert (backend.imgsz, backend.stride) == (640, 32)
 
 
+def test_the_common_shape_runs_static_and_others_dynamic_with_the_same_output(weights):
+    """The 3:4 warm-up shape gets its own static compile; any other shape compiles the dynamic
+    model on first use; both give the same head output as the dynamic model alone."""
+    import numpy as np
+
+    from models.yolo.backends import OpenVinoBackend, common_shape
+
+    specialised = OpenVinoBackend(weights / "model.xml")
+    dynamic_only = OpenVinoBackend(weights / "model.xml", specialise=False)
+    common = common_shape(640, 32)
+    assert common == (1, 3, 640, 480) and specialised.compiled_shapes == [common]
+    rng = np.random.default_rng(0)
+    for shape in (common, (1, 3, 384, 640)):
+        tensor = rng.random(shape, dtype=np.float32)
+        ours, reference = specialised.forward(tensor), dynamic_only.forward(tensor)
+        assert ours.shape == reference.shape
+        # Boxes (pixels) and class scores agree to bf16/f32 rounding between the two compiles.
+        assert np.abs(ours[0, :4] - reference[0, :4]).max() < 8.0
+        assert np.abs(ours[0, 4:] - reference[0, 4:]).max() < 0.05
+    assert specialised.compiled_shapes == [common, "dynamic"]
+
+
 def test_serving_imports_no_torch(weights, bus_jpg):
     """What the CPU image runs: the handler on model.xml, with torch, onnx and onnxruntime absent."""
     probe = f"""
