@@ -19,6 +19,7 @@ artifact (built on first use).
 from __future__ import annotations
 
 import argparse
+import os
 import queue
 import re
 import sys
@@ -45,6 +46,21 @@ def _without_dynamic_batching(repository: Path) -> None:
     config = repository / MODEL_NAME / "config.pbtxt"
     text, removed = re.subn(r"\ndynamic_batching \{.*?\n\}\n", "\n", config.read_text(), flags=re.DOTALL)
     assert removed == 1, "the config's dynamic_batching block was not found"
+    config.write_text(text)
+
+
+def _tune(repository: Path, instances: int | None, delay_us: int | None) -> None:
+    """Overrides the instance count and the batcher's queue delay in an assembled copy (to measure
+    candidates against the shipped config; the shipped values live in config.pbtxt.tmpl)."""
+    config = repository / MODEL_NAME / "config.pbtxt"
+    text = config.read_text()
+    if instances is not None:
+        text, found = re.subn(r"(instance_group \[\s*\{\s*count: )\d+", rf"\g<1>{instances}", text)
+        assert found == 1, "the config's instance_group count was not found"
+    if delay_us is not None:
+        key = "max_queue_delay_microseconds"
+        text, found = re.subn(rf"{key}: \d+", f"{key}: {delay_us}", text)
+        assert found == 1, "the config's max_queue_delay_microseconds was not found"
     config.write_text(text)
 
 
@@ -118,6 +134,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=64)
     parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument("--instances", type=int, help="override instance_group count (a candidate)")
+    parser.add_argument("--delay-us", type=int, help="override max_queue_delay_microseconds (a candidate)")
     args = parser.parse_args()
     prompts = _prompts(args.requests)
     weights = build_artifacts("//models/gpt2:weights")
@@ -126,6 +144,8 @@ def main() -> int:
         batched_repo = assemble(Path(tmp) / "batched", weights, link_weights=True)
         unbatched_repo = assemble(Path(tmp) / "unbatched", weights, link_weights=True)
         _without_dynamic_batching(unbatched_repo)
+        for repository in (batched_repo, unbatched_repo):
+            _tune(repository, args.instances, args.delay_us if repository is batched_repo else None)
         batched = measure(
             batched_repo, prompts, args.max_new_tokens, sequential=True, log_file=Path(tmp) / "a.log"
         )
@@ -139,7 +159,8 @@ def main() -> int:
         (f"concurrency {CONCURRENCY}, dynamic batching", batched["concurrent"], batched["batch_size"]),
     ]
     setup = f"{args.requests} requests, up to {args.max_new_tokens} new tokens each, greedy, HTTP"
-    print(f"gpt2 on tritonserver: {setup}")
+    tuned = f", instances {args.instances or 'as shipped'}, queue delay {args.delay_us or 'as shipped'} us"
+    print(f"gpt2 on tritonserver: {setup}{tuned}; load average {' '.join(map(str, os.getloadavg()))}")
     print(f"{'':44} {'seconds':>8} {'req/s':>8} {'rows/execute':>13}")
     for name, seconds, rows_per_execute in rows:
         print(f"{name:44} {seconds:8.2f} {args.requests / seconds:8.1f} {rows_per_execute:13.2f}")
