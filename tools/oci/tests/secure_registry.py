@@ -12,6 +12,7 @@ of the platform.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -20,6 +21,7 @@ import subprocess
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -27,7 +29,9 @@ from urllib.parse import parse_qs, urlparse
 
 import bcrypt
 
+from tools.oci import registry
 from tools.oci.layout import CONFIG_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, canonical_json
+from tools.testing.ports import free_port
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -227,3 +231,54 @@ class TokenServer:
         self.issued.append(claims)
         token = f"{signing_input}.{_b64url(signature)}"
         return 200, {"token": token, "access_token": token, "expires_in": max(self.token_lifetime, 60)}
+
+
+# The one account every secure registry of the tests knows.
+USER, PASSWORD = "ci-pusher", "correct horse battery staple"
+
+
+@contextlib.contextmanager
+def basic_auth_registry(ca: CertificateAuthority, state_dir: Path) -> Iterator[registry.RegistryState]:
+    """TLS with a certificate from the test CA, htpasswd (bcrypt) basic auth for USER."""
+    htpasswd = write_htpasswd(state_dir / "htpasswd", {USER: PASSWORD})
+    state = registry.start(
+        free_port(),
+        state_dir=state_dir,
+        tls=ca.issue(state_dir.name),
+        auth={"htpasswd": {"realm": "creativeflow-test", "path": str(htpasswd)}},
+    )
+    try:
+        yield state
+    finally:
+        registry.stop(state_dir=state_dir)
+
+
+@contextlib.contextmanager
+def token_auth_registry(
+    ca: CertificateAuthority, state_dir: Path, lifetime: int = 300
+) -> Iterator[tuple[TokenServer, registry.RegistryState]]:
+    """TLS, and the bearer-token flow: 401 with a realm, a JWT from the token server, retry."""
+    server = TokenServer(ca, {USER: PASSWORD}, token_lifetime=lifetime).start()
+    try:
+        state = registry.start(
+            free_port(), state_dir=state_dir, tls=ca.issue(state_dir.name), auth=server.registry_auth()
+        )
+        try:
+            yield server, state
+        finally:
+            registry.stop(state_dir=state_dir)
+    finally:
+        server.stop()
+
+
+def isolated_home(tmp_path: Path, monkeypatch) -> Path:
+    """A HOME of the test's own: skopeo (and our registry client) read credentials from
+    $HOME/.docker/config.json, $XDG_RUNTIME_DIR/containers/auth.json or $REGISTRY_AUTH_FILE; none of
+    the machine's are used."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(home / "run"))
+    for name in ("REGISTRY_AUTH_FILE", "DOCKER_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    return home

@@ -29,17 +29,19 @@ from tools.oci.layout import read_manifest
 from tools.oci.push import push_image, push_layout, pushed_record_file, tls_from_environment
 from tools.oci.tests.helpers import HELLO
 from tools.oci.tests.secure_registry import (
+    PASSWORD,
+    USER,
     CertificateAuthority,
-    TokenServer,
+    basic_auth_registry,
+    isolated_home,
     random_layout,
+    token_auth_registry,
     write_auth_file,
-    write_htpasswd,
 )
 from tools.paths import REPO_ROOT, image_digest_file, image_layout_dir
 from tools.testing.ports import free_port
 
 IMAGE = Label(HELLO, "image")
-USER, PASSWORD = "ci-pusher", "correct horse battery staple"
 
 
 @pytest.fixture(scope="module")
@@ -49,48 +51,19 @@ def ca(tmp_path_factory) -> CertificateAuthority:
 
 @pytest.fixture(scope="module")
 def basic_registry(ca, tmp_path_factory):
-    """TLS with a certificate from the test CA, htpasswd (bcrypt) basic auth."""
-    state_dir = tmp_path_factory.mktemp("basic-registry")
-    htpasswd = write_htpasswd(state_dir / "htpasswd", {USER: PASSWORD})
-    state = registry.start(
-        free_port(),
-        state_dir=state_dir,
-        tls=ca.issue("basic-registry"),
-        auth={"htpasswd": {"realm": "creativeflow-test", "path": str(htpasswd)}},
-    )
-    yield state
-    registry.stop(state_dir=state_dir)
-
-
-def _token_registry(ca: CertificateAuthority, state_dir: Path, lifetime: int):
-    server = TokenServer(ca, {USER: PASSWORD}, token_lifetime=lifetime).start()
-    state = registry.start(
-        free_port(), state_dir=state_dir, tls=ca.issue(state_dir.name), auth=server.registry_auth()
-    )
-    return server, state
+    with basic_auth_registry(ca, tmp_path_factory.mktemp("basic-registry")) as state:
+        yield state
 
 
 @pytest.fixture(scope="module")
 def token_registry(ca, tmp_path_factory):
-    """TLS, and the bearer-token flow: 401 with a realm, a JWT from the token server, retry."""
-    state_dir = tmp_path_factory.mktemp("token-registry")
-    server, state = _token_registry(ca, state_dir, lifetime=300)
-    yield server, state
-    registry.stop(state_dir=state_dir)
-    server.stop()
+    with token_auth_registry(ca, tmp_path_factory.mktemp("token-registry")) as running:
+        yield running
 
 
 @pytest.fixture
 def home(tmp_path, monkeypatch) -> Path:
-    """A HOME of the test's own: skopeo reads credentials from $HOME/.docker/config.json,
-    $XDG_RUNTIME_DIR/containers/auth.json or $REGISTRY_AUTH_FILE; none of the machine's are used."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(home / "run"))
-    for name in ("REGISTRY_AUTH_FILE", "DOCKER_CONFIG"):
-        monkeypatch.delenv(name, raising=False)
-    return home
+    return isolated_home(tmp_path, monkeypatch)
 
 
 @pytest.fixture(scope="module")
@@ -299,8 +272,9 @@ def test_unknown_ca(built, basic_registry, home, tmp_path, trust):
 def test_expired_token(ca, home, tmp_path):
     """The token server hands out tokens already past their expiry (beyond distribution's 60 s
     leeway), as a token service with a skewed clock or a stale cached token would."""
-    server, state = _token_registry(ca, tmp_path / "expired-registry", lifetime=-600)
-    try:
+    expired = tmp_path / "expired-registry"
+    expired.mkdir()
+    with token_auth_registry(ca, expired, lifetime=-600) as (server, state):
         write_auth_file(home / "run" / "containers" / "auth.json", state.address, USER, PASSWORD)
         layout, digest, _ = _layout(tmp_path)
         with pytest.raises(UserError) as caught:
@@ -311,9 +285,6 @@ def test_expired_token(ca, home, tmp_path):
         assert server.issued and all(claims["exp"] < time.time() - 60 for claims in server.issued)
         server.token_lifetime = 300  # the same push with a valid token goes through
         assert push_layout(layout, state.address, "team/expired", ca_file=ca.cert).digest == digest
-    finally:
-        registry.stop(state_dir=tmp_path / "expired-registry")
-        server.stop()
 
 
 def test_remote_registry_down_does_not_suggest_the_local_registry(built, home):

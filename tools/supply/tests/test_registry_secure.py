@@ -13,16 +13,21 @@ import pytest
 from tools.errors import UserError
 from tools.k8s.schema.environments import RegistryTLS, load_environment
 from tools.labels import image_repository
-from tools.oci import registry
 from tools.oci.push import push_layout
-from tools.oci.tests.secure_registry import CertificateAuthority, TokenServer, write_auth_file, write_htpasswd
+from tools.oci.tests.secure_registry import (
+    PASSWORD,
+    USER,
+    CertificateAuthority,
+    basic_auth_registry,
+    isolated_home,
+    token_auth_registry,
+    write_auth_file,
+)
 from tools.paths import image_layout_dir
 from tools.supply import gate, referrers
 from tools.supply.tests.conftest import HELLO_CHILD
-from tools.testing.ports import free_port
 
 pytestmark = pytest.mark.slow
-USER, PASSWORD = "ci-pusher", "correct horse battery staple"
 INDEX = "application/vnd.oci.image.index.v1+json"
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 PREFIX = "ai-serving"  # the registry as environments name it: host:port/ai-serving
@@ -35,40 +40,19 @@ def ca(tmp_path_factory) -> CertificateAuthority:
 
 @pytest.fixture(scope="module")
 def basic_registry(ca, tmp_path_factory):
-    state_dir = tmp_path_factory.mktemp("basic-registry")
-    htpasswd = write_htpasswd(state_dir / "htpasswd", {USER: PASSWORD})
-    state = registry.start(
-        free_port(),
-        state_dir=state_dir,
-        tls=ca.issue("basic-registry"),
-        auth={"htpasswd": {"realm": "creativeflow-test", "path": str(htpasswd)}},
-    )
-    yield state.address
-    registry.stop(state_dir=state_dir)
+    with basic_auth_registry(ca, tmp_path_factory.mktemp("basic-registry")) as state:
+        yield state.address
 
 
 @pytest.fixture(scope="module")
 def token_registry(ca, tmp_path_factory):
-    state_dir = tmp_path_factory.mktemp("token-registry")
-    server = TokenServer(ca, {USER: PASSWORD}).start()
-    state = registry.start(
-        free_port(), state_dir=state_dir, tls=ca.issue("token-registry"), auth=server.registry_auth()
-    )
-    yield server, state.address
-    registry.stop(state_dir=state_dir)
-    server.stop()
+    with token_auth_registry(ca, tmp_path_factory.mktemp("token-registry")) as (server, state):
+        yield server, state.address
 
 
 @pytest.fixture
 def home(tmp_path, monkeypatch):
-    """A HOME of the test's own, so neither skopeo nor our client finds the machine's credentials."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(home / "run"))
-    for name in ("REGISTRY_AUTH_FILE", "DOCKER_CONFIG"):
-        monkeypatch.delenv(name, raising=False)
-    return home
+    return isolated_home(tmp_path, monkeypatch)
 
 
 def _signed_and_pushed(address: str, ca: CertificateAuthority) -> tuple[str, object]:
