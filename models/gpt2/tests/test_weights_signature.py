@@ -42,7 +42,8 @@ def signed_repository(gpt2_weights, tmp_path_factory) -> tuple[Path, Path]:
 def init_command(repository: Path, public_key: Path) -> list[str]:
     """The rendered staging init container's command, its paths mapped onto this machine."""
     (container,) = workload.init_containers(load_inputs(MODEL_NAME, "staging"))
-    assert container["image"] == load_inputs(MODEL_NAME, "staging").model.image  # the server's own image
+    # the very image variant the server runs
+    assert container["image"] == str(load_inputs(MODEL_NAME, "staging").image_label)
     words = [w.replace(KEY_PATH, str(public_key)) for w in container["command"]]
     words = [w.replace("/models/", f"{repository}/", 1) if w.startswith("/models/") else w for w in words]
     assert words[0] == "python3"
