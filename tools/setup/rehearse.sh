@@ -35,8 +35,10 @@ for port in 5000 18000 18100 18500; do  # platform/environments/local.yaml: regi
   fi
 done
 if ! command -v mmdebstrap >/dev/null; then
-  say "apt: installing mmdebstrap"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap >/dev/null \
+  # Pinned like tools/setup/apt-packages.txt (apt-cache policy, 2026-11-30). With its Recommends
+  # (arch-test, fakechroot, uidmap, ...), as the run that was rehearsed had them.
+  say "apt: installing mmdebstrap=1.3.5-7"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap=1.3.5-7 >/dev/null \
     || die "cannot install mmdebstrap"
 fi
 
