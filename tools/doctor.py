@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tools import daemons
 from tools.paths import REPO_ROOT, build_dir
 
 SETUP = "run ./dev setup"
@@ -62,13 +62,8 @@ def check_registry_tools() -> Iterator[Problem]:
 
 def _listener(port: int) -> str | None:
     """The name and pid of the process listening on 127.0.0.1:``port`` (or on any address), if any."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-            return None
-        except OSError:
-            pass
+    if not daemons.port_in_use(port):
+        return None
     inodes = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
