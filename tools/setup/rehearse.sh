@@ -3,6 +3,7 @@
 # this machine is visible inside, so a missing install step fails here instead of on a user's.
 #
 #   ./dev rehearse [--keep] [--host-python] [COMMAND]      (as root, from the checkout)
+#   ./dev rehearse --clean     only remove roots that interrupted runs left behind (done first anyway)
 #
 # The root: mmdebstrap bookworm with Debian's python3.11, git and curl only. It gets what every
 # process on a machine gets: the CA bundle, pip/npm configuration and the machine's wheel mirrors
@@ -13,11 +14,14 @@
 # The root shares this machine's network, so the ports of the `local` environment must be free.
 # The last line is `rehearsal: rc=N in S s`.
 set -o nounset -o pipefail
-keep=no hostpy=no
+keep=no hostpy=no clean_only=no
+# /var/tmp: on disk (the root holds ~17 GB while the suites run), never a tmpfs /tmp.
+roots_dir=${REHEARSE_ROOTS_DIR:-/var/tmp}
 while (($#)); do
   case "$1" in
     --keep) keep=yes; shift ;;
     --host-python) hostpy=yes; shift ;;
+    --clean) clean_only=yes; shift ;;
     *) break ;;
   esac
 done
@@ -29,6 +33,45 @@ die() { echo "rehearse: $*" >&2; exit 2; }
 project=$(git rev-parse --show-toplevel 2>/dev/null) || die "run it from the project checkout"
 [[ -z "$(git -C "$project" status --porcelain --untracked-files=no)" ]] \
   || say "note: uncommitted changes are not rehearsed (the root gets the committed HEAD)"
+mounts_under() { awk -v r="$1" '$2 == r || index($2, r "/") == 1 {print $2}' /proc/mounts | sort -r; }
+# Processes whose root is the rehearsal root or a container root inside it (podman's pods).
+processes_in() {
+  local pid proc_root
+  for pid in $(ls /proc | grep -E '^[0-9]+$'); do
+    proc_root=$(readlink "/proc/$pid/root" 2>/dev/null) || continue
+    [[ "$proc_root" == "$1" || "$proc_root" == "$1"/* ]] && echo "$pid"
+  done
+}
+# release_root ROOT: stops what runs inside and unmounts everything under it.
+release_root() {
+  local dir=$1 pids m
+  pids=$(processes_in "$dir")
+  if [[ -n "$pids" ]]; then
+    kill $pids 2>/dev/null
+    for _ in $(seq 20); do [[ -z "$(processes_in "$dir")" ]] && break; sleep 0.5; done
+    pids=$(processes_in "$dir")
+    [[ -n "$pids" ]] && kill -9 $pids 2>/dev/null && sleep 1
+  fi
+  for _ in 1 2 3; do
+    for m in $(mounts_under "$dir"); do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; done
+  done
+  if [[ -n "$(mounts_under "$dir")" ]]; then
+    echo "rehearse: mounts remain under $dir; not deleting it" >&2
+    return 1
+  fi
+}
+remove_root() { release_root "$1" && rm -rf --one-file-system "$1" && rm -f "$1.pid" "$1.kept"; }
+# A run that was killed (SIGKILL, a CI timeout) never reached its cleanup and left a root of ~17 GB
+# with mounts in it: remove those first (a root not --kept whose recorded rehearse process is gone).
+for stale in "$roots_dir"/rehearsal-root.*; do
+  [[ -d "$stale" && ! -e "$stale.kept" ]] || continue
+  owner=$(cat "$stale.pid" 2>/dev/null)
+  [[ -n "$owner" ]] && kill -0 "$owner" 2>/dev/null && continue
+  say "removing $stale, left by an interrupted rehearsal"
+  remove_root "$stale" || die "cannot remove $stale; unmount what is listed above and delete it"
+done
+[[ $clean_only == yes ]] && exit 0
+
 for port in 5000 18000 18100 18500; do  # platform/environments/local.yaml: registry, host ports
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     die "port $port on 127.0.0.1 is taken on this machine; stop the registry and pods using it first"
@@ -42,26 +85,18 @@ if ! command -v mmdebstrap >/dev/null; then
     || die "cannot install mmdebstrap"
 fi
 
-root=$(mktemp -d /var/tmp/rehearsal-root.XXXXXX)
-mounts_under() { awk -v r="$root" '$2 == r || index($2, r "/") == 1 {print $2}' /proc/mounts | sort -r; }
+root=$(mktemp -d "$roots_dir/rehearsal-root.XXXXXX")
+echo $$ > "$root.pid"
 cleanup() {
-  local pid m
-  for pid in $(ls /proc | grep -E '^[0-9]+$'); do  # what the command left running inside
-    [[ "$(readlink "/proc/$pid/root" 2>/dev/null)" == "$root" ]] && kill "$pid" 2>/dev/null
-  done
-  sleep 1
-  for _ in 1 2 3; do
-    for m in $(mounts_under); do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; done
-  done
-  if [[ -n "$(mounts_under)" ]]; then
-    echo "rehearse: mounts remain under $root; not deleting it" >&2
-  elif [[ $keep == no ]]; then
-    rm -rf --one-file-system "$root"
+  if [[ $keep == no ]]; then
+    remove_root "$root"
   else
-    echo "rehearse: kept $root" >&2
+    release_root "$root" && touch "$root.kept" && echo "rehearse: kept $root (delete it and $root.kept when done)" >&2
   fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 start=$(date +%s)
 say "mmdebstrap bookworm (python3.11, git, curl)"
 mmdebstrap --quiet --variant=apt --include=ca-certificates,python3.11,python3.11-venv,git,curl \
