@@ -125,7 +125,9 @@ def check_interpreter() -> Iterator[Problem]:
 
 def check_disk(purpose: str) -> Iterator[Problem]:
     out = build_dir()
-    probe = out if out.exists() else REPO_ROOT
+    probe = out  # the filesystem the build dir is (or will be) on: its nearest existing ancestor
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
     free_gib = shutil.disk_usage(probe).free / 2**30
     if free_gib < MIN_FREE_GIB[purpose]:
         yield Problem(
