@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import yaml
 
+from tools.k8s.schema import specs
 from tools.paths import REPO_ROOT
 
 TEMPLATES = ("yolo", "gpt2", "resnet50")
@@ -54,14 +55,14 @@ def make_scratch_repo(root: Path, n: int) -> None:
     for index in range(n):
         template = TEMPLATES[index % len(TEMPLATES)]
         name = f"synth-{index:03d}"
-        model_dir = root / "models" / name
+        model_dir = specs.model_dir(name, root)  # models/synth_000: a package name takes no "-"
         shutil.copytree(REPO_ROOT / "models" / template, model_dir, ignore=_SKIP)
         repository = model_dir / "model_repository"
         if repository.is_dir():  # Triton: the directory is named after the model
             (repository / template).rename(repository / name)
         spec = yaml.safe_load((model_dir / "model.yaml").read_text())
         variants = {"cpu": "image", "gpu": "image_gpu"}
-        spec.update(name=name, images={d: f"//models/{name}:{variants[d]}" for d in spec["images"]})
+        spec.update(name=name, images={d: f"//models/{model_dir.name}:{variants[d]}" for d in spec["images"]})
         (model_dir / "model.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
         for path, data in envs.items():
             entry = json.loads(json.dumps(templates[path][template]))
@@ -77,20 +78,20 @@ def measure(root: Path, shared: bool) -> dict:
     """Resolves every pair under ``root`` in this process; the numbers for one N."""
     from tools.k8s.checks.golden import synthetic_digests
     from tools.k8s.render.resolve import resolve
-    from tools.k8s.schema import strict_yaml
     from tools.k8s.schema.catalog import Catalog
 
     parsed = 0
-    load = strict_yaml.load_data_file
+    from tools import yamlio
+
+    load = yamlio.load_yaml
 
     def counting_load(path):
         nonlocal parsed
         parsed += 1
         return load(path)
 
-    strict_yaml.load_data_file = counting_load
     for module in ("tools.k8s.schema.specs", "tools.k8s.schema.environments"):
-        sys.modules[module].load_data_file = counting_load
+        sys.modules[module].load_yaml = counting_load
 
     # Code is imported once per process whatever N is (the runtimes' hooks import protobuf and the
     # TF Serving protos on first use): one resolve per runtime first, timed apart and not counted,

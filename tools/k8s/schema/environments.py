@@ -26,8 +26,8 @@ from tools.k8s.schema.safe_types import (
     Registry,
 )
 from tools.k8s.schema.specs import Device, Strict, validation_error
-from tools.k8s.schema.strict_yaml import load_data_file
 from tools.paths import REPO_ROOT
+from tools.yamlio import load_yaml
 
 # MIG profiles the NVIDIA device plugin exposes as resources under the "mixed" strategy, for the
 # GPUs that support MIG (NVIDIA MIG User Guide, "Supported MIG Profiles": A30 24GB, A100 40GB,
@@ -229,7 +229,7 @@ def load_environment_file(
     loads (tools.k8s.schema.catalog); without one, they are read for this call.
     """
     catalog = catalog or Catalog(root)
-    data = load_data_file(path)
+    data = load_yaml(path)
     if not isinstance(data, dict):
         raise UserError("an environment file must be a mapping", file=path)
     if "namespace" not in data:

@@ -28,10 +28,9 @@ from tools.k8s.schema.safe_types import (
     Word,
     port_placeholders,
 )
-from tools.k8s.schema.strict_yaml import load_data_file
 from tools.labels import Label
 from tools.paths import REPO_ROOT
-from tools.yamlio import pydantic_error
+from tools.yamlio import load_yaml, pydantic_error
 
 
 class Strict(BaseModel):
@@ -318,7 +317,7 @@ def validation_error(error: ValidationError, path: Path) -> UserError:
 
 def load_spec(path: Path, spec: type[SpecT]) -> SpecT:
     """Reads one YAML file into ``spec``; any problem is a UserError naming file and field."""
-    data = load_data_file(path)
+    data = load_yaml(path)
     try:
         return spec.model_validate(data)
     except ValidationError as error:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from tools import yamlio
 from tools.errors import UserError
 from tools.k8s.render.resolve import resolve
-from tools.k8s.schema import environments, specs, strict_yaml
+from tools.k8s.schema import environments, specs
 from tools.k8s.schema.catalog import Catalog
 from tools.k8s.tests.repo_copy import copy_repo_data
 
@@ -19,14 +20,14 @@ DIGEST = "sha256:" + "0" * 64
 def parses(monkeypatch):
     """Every data file the schema loaders parse, in order."""
     seen = []
-    real = strict_yaml.load_data_file
+    real = yamlio.load_yaml
 
     def counting(path):
         seen.append(str(path))
         return real(path)
 
-    for module in (strict_yaml, specs, environments):
-        monkeypatch.setattr(module, "load_data_file", counting)
+    for module in (specs, environments):  # the schema loaders (a runtime hook reads its own files)
+        monkeypatch.setattr(module, "load_yaml", counting)
     return seen
 
 
@@ -60,12 +61,12 @@ def test_without_a_shared_catalog_each_resolve_loads_again(tmp_path, parses):
 
 @pytest.mark.skipif(not yaml.__with_libyaml__, reason="this PyYAML was built without libyaml")
 def test_data_files_are_parsed_by_libyaml():
-    assert issubclass(strict_yaml._NoDuplicatesLoader, yaml.CSafeLoader)
+    assert issubclass(yamlio._NoDuplicatesLoader, yaml.CSafeLoader)
 
 
 def test_the_one_parse_still_refuses_repeated_keys(tmp_path):
     path = tmp_path / "twice.yaml"
     path.write_text("a: 1\nb:\n  c: 2\n  c: 3\n")
     with pytest.raises(UserError, match=r"duplicate key 'c' \(first on line 3\)") as caught:
-        strict_yaml.load_data_file(path)
+        yamlio.load_yaml(path)
     assert caught.value.field == "line 4, column 3"
