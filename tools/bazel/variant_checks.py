@@ -2,7 +2,8 @@
 package's model_deploy must hand exactly those images to its runners, or `bazel run
 :deploy.<env>.resolve` has no digest for the variant the environment picks (or builds one no
 environment uses). Starlark cannot read model.yaml while loading the BUILD file, so the two lists
-are compared here instead.
+are compared here instead. Likewise each environment's export (`//platform:export.<env>`) must push
+exactly the variants the environment runs.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import re
 
 import yaml
 
+from tools.bazel import environments_bzl
 from tools.bazel.packages import Problem
+from tools.errors import UserError
 
 
 def _absolute(label: str, package: str) -> str:
@@ -47,6 +50,57 @@ def check_image_variants(workspace) -> list[Problem]:
                 problems.append(
                     Problem(
                         build, f"model_deploy's image {label} is no variant in model.yaml images (cpu, gpu)"
+                    )
+                )
+    return problems
+
+
+def check_environment_exports(workspace) -> list[Problem]:
+    """Every environment has `//platform:export.<env>`, and each export_runner pushes and passes the
+    digest of exactly the images its environment runs (platform/environments/<env>.yaml with each
+    model.yaml `images`): a model it leaves out would be exported with a digest Bazel did not build
+    (the CLI's own build record, or none), one it adds is pushed for nothing."""
+    platform = workspace.packages.get("platform")
+    if platform is None or not platform.evaluated:
+        return []
+    try:
+        runs = environments_bzl.environment_images(workspace.root)
+    except UserError:
+        return []  # check_environments_bzl reports it
+    build = str(platform.build_file.relative_to(workspace.root))
+    problems = [
+        Problem(build, f"missing promised target :export.{env} (environment_exports)")
+        for env in sorted(runs)
+        if f"export.{env}" not in platform.targets
+    ]
+    for package in workspace.packages.values():
+        for target in package.targets.values():
+            if target.kind != "export_runner":
+                continue
+            where = str(package.build_file.relative_to(workspace.root))
+            env = target.attrs.get("environment")
+            wanted = {label: model for model, label in runs.get(env, {}).items()}
+            layouts = set((target.attrs.get("image_layouts") or {}).values())
+            digests = set((target.attrs.get("image_digests") or {}).values())
+            for label, model in sorted(wanted.items()):
+                if label not in layouts or label not in digests:
+                    problems.append(
+                        Problem(
+                            where,
+                            f"{env} runs {model} as {label} (platform/environments/{env}.yaml, model.yaml "
+                            "images), which this export does not push with its digest: the manifests "
+                            "would name an image Bazel did not build",
+                            target.name,
+                            "image_layouts",
+                        )
+                    )
+            for label in sorted((layouts | digests) - set(wanted)):
+                problems.append(
+                    Problem(
+                        where,
+                        f"{label} is no image {env} runs (platform/environments/{env}.yaml)",
+                        target.name,
+                        "image_layouts",
                     )
                 )
     return problems

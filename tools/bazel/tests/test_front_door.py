@@ -1,7 +1,7 @@
 """The runnable pieces of the Bazel front door, run for real without Bazel.
 
 - the deploy wrapper template, rendered exactly as model_deploy's rule does and run against a
-  runfiles tree whose CLI is the real `python -m tools`;
+  runfiles tree whose CLI is the real `python -m tools` (the export wrapper: test_front_door_export.py);
 - the model_artifacts action (tools/bazel/artifacts_main.py) on a real module;
 - tools/workspace_status.sh, the stamping script .bazelrc names.
 """
@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
 
+from tools.bazel.tests.front_door import cli_launcher, oci_layout, pairs, quote, render, scratch_repo
 from tools.paths import REPO_ROOT
 
 TEMPLATE = REPO_ROOT / "tools" / "k8s" / "private" / "deploy.sh.tpl"
@@ -33,35 +32,25 @@ def _render_wrapper(
     layouts: dict[str, str] | None = None,
 ) -> None:
     """The substitutions _deploy_runner_impl makes (tools/k8s/private/model_deploy.bzl)."""
-
-    def quote(text: str) -> str:
-        return "'" + text.replace("'", "'\\''") + "'"
-
-    text = TEMPLATE.read_text(encoding="utf-8")
-    substitutions = {
-        "%{CLI}%": "_main/tools/servectl",
-        "%{DESCRIPTION}%": f"test wrapper ({model} in {env})",
-        "%{DIGESTS}%": " ".join(quote(f"{label}={rpath}") for label, rpath in digests.items()),
-        "%{ENVIRONMENT}%": quote(env),
-        "%{LAYOUTS}%": " ".join(quote(f"{label}={rpath}") for label, rpath in (layouts or {}).items()),
-        "%{MODEL}%": quote(model),
-        "%{VERB}%": quote(verb),
-    }
-    for key, value in substitutions.items():
-        text = text.replace(key, value)
-    assert "%{" not in text
-    path.write_text(text, encoding="utf-8")
-    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    render(
+        TEMPLATE,
+        path,
+        {
+            "%{CLI}%": "_main/tools/servectl",
+            "%{DESCRIPTION}%": f"test wrapper ({model} in {env})",
+            "%{DIGESTS}%": pairs(digests),
+            "%{ENVIRONMENT}%": quote(env),
+            "%{LAYOUTS}%": pairs(layouts or {}),
+            "%{MODEL}%": quote(model),
+            "%{VERB}%": quote(verb),
+        },
+    )
 
 
 def _runfiles(tmp_path: Path, digest: str) -> Path:
     """A runfiles tree like Bazel's: the CLI launcher and the image's digest file."""
     runfiles = tmp_path / "deploy.local.resolve.runfiles"
-    cli = runfiles / "_main" / "tools" / "servectl"
-    cli.parent.mkdir(parents=True)
-    # Stands where rules_python's py_binary launcher would: runs the same CLI from the repo.
-    cli.write_text(f'#!/usr/bin/env bash\ncd "{REPO_ROOT}"\nexec "{sys.executable}" -m tools "$@"\n')
-    cli.chmod(0o755)
+    cli_launcher(runfiles, REPO_ROOT)
     digest_file = runfiles / "_main" / "models" / "yolo" / "image.json.sha256"
     digest_file.parent.mkdir(parents=True)
     digest_file.write_text(digest + "\n")
@@ -203,47 +192,6 @@ def test_bazelversion_is_a_release_version():
     assert (major, minor, patch) >= (7, 0, 0)
 
 
-def _scratch_repo(tmp_path: Path, registry_port: int) -> Path:
-    """A copy of the repo's tracked files plus one environment whose registry is a free loopback port
-    (the fixed local one, 127.0.0.1:5000, is shared with other developers)."""
-    files = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        check=True,
-    ).stdout.split("\0")
-    copy = tmp_path / "repo"
-    for name in filter(None, files):
-        source = REPO_ROOT / name
-        if source.is_file():
-            (copy / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, copy / name)
-    env = yaml.safe_load((copy / "platform/environments/local.yaml").read_text())
-    env["registry"] = f"127.0.0.1:{registry_port}"
-    (copy / "platform/environments/bazeltest.yaml").write_text(yaml.safe_dump(env))
-    return copy
-
-
-def _oci_layout(directory: Path) -> str:
-    """A real one-layer OCI layout, as rules_oci's oci_image leaves it (index.json + blobs)."""
-    from tools.oci.cache import store_layer
-    from tools.oci.layout import write_layout
-
-    root = directory.parent / "rootfs"
-    (root / "app").mkdir(parents=True)
-    (root / "app" / "hello.txt").write_text("hello from a bazel-built image\n")
-    blob = store_layer("front-door-test", root)
-    config = {
-        "architecture": "amd64",
-        "os": "linux",
-        "config": {"Entrypoint": ["python3"], "User": "65532:65532"},
-        "rootfs": {"type": "layers", "diff_ids": [blob.diff_id]},
-    }
-    digest, _ = write_layout(directory, config, [blob])
-    return digest
-
-
 def test_apply_wrapper_pushes_bazels_image_then_runs_the_verb_with_its_digest(tmp_path, monkeypatch):
     """The `.apply` wrapper's two commands, for real: `push --env ENV --layout LABEL=DIR` into a
     real registry, then the verb with `--digest-file`. Run here with verb resolve (apply would
@@ -254,14 +202,11 @@ def test_apply_wrapper_pushes_bazels_image_then_runs_the_verb_with_its_digest(tm
     port = free_port()
     build = tmp_path / "build"
     monkeypatch.setenv("CF_BUILD_DIR", str(build))
-    repo = _scratch_repo(tmp_path, port)
+    repo = scratch_repo(tmp_path, port)
     runfiles = tmp_path / "deploy.bazeltest.apply.runfiles"
-    cli = runfiles / "_main" / "tools" / "servectl"
-    cli.parent.mkdir(parents=True)
-    cli.write_text(f'#!/usr/bin/env bash\ncd "{repo}"\nexec "{sys.executable}" -m tools "$@"\n')
-    cli.chmod(0o755)
+    cli_launcher(runfiles, repo)
     layout = runfiles / "_main" / "models" / "yolo" / "image"
-    digest = _oci_layout(layout)
+    digest = oci_layout(layout)
     (runfiles / "_main" / "models" / "yolo" / "image.digest").write_text(digest + "\n")
     wrapper = tmp_path / "deploy.bazeltest.apply"
     _render_wrapper(

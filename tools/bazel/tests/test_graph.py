@@ -47,6 +47,15 @@ def test_good_fixture_expands_the_real_macros(fixture_repo):
     builder = targets["weights_builder"]
     assert builder.kind == "py_binary" and builder.attrs["main"] == "//tools/bazel:artifacts_main.py"
     assert targets["weights"].attrs["builder"] == ":weights_builder"
+    # //platform:export.<env>: every image the environment runs (generated from its YAML), pushed
+    # and passed by digest; an environment that runs no model exports only the shared objects.
+    exports = workspace.packages["platform"].targets
+    prod = exports["export.prod"]
+    assert prod.kind == "export_runner" and prod.attrs["environment"] == "prod"
+    assert prod.attrs["image_layouts"] == {"//models/yolo:image": "//models/yolo:image"}
+    assert prod.attrs["image_digests"] == {"//models/yolo:image.digest": "//models/yolo:image"}
+    assert "//models/yolo:model.yaml" in prod.attrs["data"]
+    assert exports["export.local"].attrs["image_layouts"] == {}
 
 
 @pytest.mark.parametrize("case", BROKEN_CASES)

