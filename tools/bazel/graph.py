@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from tools.bazel import (
+    app_layer_checks,
     environments_bzl,
     image_checks,
     pip_checks,
@@ -32,6 +33,7 @@ from tools.bazel.module_file import ModuleFile, read_module_file
 from tools.bazel.packages import Problem, label_values, split_label
 from tools.bazel.rule_specs import RuleSpecs, load_rule_specs
 from tools.bazel.workspace import Workspace
+from tools.errors import UserError
 
 PIP_EXTENSION = "@rules_python//python/extensions:pip.bzl%pip"
 OCI_EXTENSION = "@rules_oci//oci:extensions.bzl%oci"
@@ -372,12 +374,16 @@ def check_environments_bzl(root: Path) -> list[Problem]:
     if not (root / "platform" / "environments").is_dir():
         return []
     current = path.read_text(encoding="utf-8") if path.exists() else ""
-    if current == environments_bzl.render(root):
+    try:
+        wanted = environments_bzl.render(root)
+    except UserError as error:
+        return [Problem(str(environments_bzl.BZL), f"cannot be generated: {error}")]
+    if current == wanted:
         return []
     return [
         Problem(
             str(environments_bzl.BZL),
-            "stale: it does not list platform/environments/*.yaml; "
+            "stale: it does not match platform/environments/*.yaml and the models' images; "
             "run python -m tools.bazel.environments_bzl",
         )
     ]
@@ -402,6 +408,7 @@ def check_repo(
     if check_model_packages:
         problems += check_models(workspace)
         problems += variant_checks.check_image_variants(workspace)
+        problems += variant_checks.check_environment_exports(workspace)
     problems += runner_checks.check_test_runners(workspace)
     problems += runner_checks.check_test_files_have_targets(workspace)
     problems += test_data_checks.check_test_data(workspace)
@@ -412,6 +419,7 @@ def check_repo(
         warnings.extend(source_warnings)
         warnings.extend(unresolved_pulls(module).values())
     problems += image_checks.check_pkg_tar_remaps(workspace)
+    problems += app_layer_checks.check_app_layers(workspace)
     debian = image_checks.debian_lock(workspace, module)
     problems += image_checks.check_launchers(workspace, shell_less_pulls(module), debian and debian[1])
     if debian:

@@ -85,14 +85,22 @@ def collect_sources(labels: list[str], package: str, root: Path) -> list[Path]:
 
     for text in labels:
         visit(text, package)
-    for path in list(found):
+    return sorted(found | package_inits(found, root))
+
+
+def package_inits(files: set[Path], root: Path) -> set[Path]:
+    """The ``__init__.py`` of every package above a .py file of ``files`` (the app layer ships them,
+    so a package is a regular one in the image as in the repo). The graph check asks the same of
+    Bazel's app layer (tools/bazel/image_checks.py check_app_layers)."""
+    inits = set()
+    for path in files:
         if path.suffix == ".py":
             parent = path.parent
             while parent != root and parent.is_relative_to(root):
                 if (parent / "__init__.py").is_file():
-                    found.add(parent / "__init__.py")
+                    inits.add(parent / "__init__.py")
                 parent = parent.parent
-    return sorted(found)
+    return inits
 
 
 def main_module(main: str, package: str, root: Path) -> str:

@@ -67,9 +67,8 @@ def test_packages_layer_is_the_clis_byte_for_byte(cli_image, repo_copy, tmp_path
 
 def test_app_layer_is_the_clis(cli_image, repo_copy, tmp_path):
     # layer_command, kind = "app": a files layer of the deps' main-repo runfiles at /app/<short_path>;
-    # here srcs = glob(["app/*.py"]) and main = "app/__main__.py" of the hello package. (In the whole
-    # repo the CLI also ships the __init__.py of parent packages no target declares, such as
-    # tools/__init__.py; this copy has none, docs/BAZEL.md lists the difference.)
+    # here srcs = glob(["app/*.py"]) and main = "app/__main__.py" of the hello package, in a copy
+    # with no parent packages (the repo's own images: the next test).
     sources = sorted((repo_copy / HELLO / "app").glob("*.py"))
     out = tmp_path / "image_app.tar.gz"
     args = ["--out", str(out), "files"]
@@ -80,6 +79,77 @@ def test_app_layer_is_the_clis(cli_image, repo_copy, tmp_path):
     cli = _cli_layer(cli_image, "app:")
     assert listing(out) == listing(cli.path)
     assert f"sha256:{file_sha256(out)}" == cli.digest
+
+
+def _bazel_app_layers() -> list[tuple[str, str, list[str]]]:
+    """(package, image, the app layer's main-repo runfiles) of every py_image in the repo, from the
+    real BUILD files evaluated by the graph check (the files `_main_repo_files` gives layer_command)."""
+    from tools.bazel.module_file import read_module_file
+    from tools.bazel.rule_specs import load_rule_specs
+    from tools.bazel.test_data_checks import runfiles
+    from tools.bazel.workspace import Workspace
+
+    specs = load_rule_specs()
+    module = read_module_file(REPO_ROOT / "MODULE.bazel", specs.extensions)
+    workspace = Workspace(REPO_ROOT, specs, module.repos)
+    workspace.evaluate()
+    found = []
+    for package, contents in sorted(workspace.packages.items()):
+        for name, target in sorted(contents.targets.items()):
+            if (
+                target.kind == "image_layer"
+                and target.attrs.get("kind") == "app"
+                and name == target.attrs["name"]
+            ):
+                files, _ = runfiles(workspace, package, target.attrs.get("deps") or [])
+                found.append((package, name.removesuffix("_app"), sorted(files)))
+    return found
+
+
+BAZEL_APP_LAYERS = _bazel_app_layers()
+
+
+@pytest.mark.parametrize(
+    ("package", "image", "files"), BAZEL_APP_LAYERS, ids=[f"{p}:{i}" for p, i, _ in BAZEL_APP_LAYERS]
+)
+def test_every_images_app_layer_is_the_clis(build_dir, package, image, files, tmp_path):
+    """The layer `python -m tools build` makes of the py_image's srcs, deps and main (with the
+    __init__.py of every package above a .py file), and the one layer_command's command line makes
+    of what Bazel gives the action: the same (path, mode, uid, gid), the same bytes. A parent
+    __init__.py no dep brings (models/__init__.py, runtimes/__init__.py) fails here."""
+    from tools.bazel.build_file import read_targets
+    from tools.oci.builder import collect_sources
+
+    attrs = read_targets(package)[image].attrs
+    labels = [
+        *(attrs.get("srcs") or []),
+        *(attrs.get("deps") or []),
+        *([attrs["main"]] if attrs.get("main") else []),
+    ]
+    cli = layers.app_layer(collect_sources(labels, package, REPO_ROOT), REPO_ROOT, {})
+    out = tmp_path / f"{image}_app.tar.gz"
+    args = ["--out", str(out), "files"]
+    for rel in files:
+        args += ["--file", f"/app/{rel}={REPO_ROOT / rel}"]
+    result = layer_main(*args)
+    assert result.returncode == 0, result.stderr
+    assert listing(out) == listing(cli.path)
+    assert f"sha256:{file_sha256(out)}" == cli.digest
+
+
+def test_the_app_layer_comparison_sees_a_missing_parent_init(build_dir, tmp_path):
+    # The comparison above, on a layer missing models/__init__.py: the listings differ.
+    (files,) = [files for package, _, files in BAZEL_APP_LAYERS if package == "models/yolo"]
+    assert "models/__init__.py" in files
+    out = tmp_path / "short.tar.gz"
+    args = ["--out", str(out), "files"]
+    for rel in files:
+        if rel != "models/__init__.py":
+            args += ["--file", f"/app/{rel}={REPO_ROOT / rel}"]
+    assert layer_main(*args).returncode == 0
+    full = layers.app_layer([REPO_ROOT / rel for rel in files], REPO_ROOT, {})
+    missing = {entry for entry in listing(full.path) if entry not in listing(out)}
+    assert {name for name, *_ in missing} == {"app/models/__init__.py"}
 
 
 @pytest.mark.parametrize("lock_layer", ["base", "interpreter"])
