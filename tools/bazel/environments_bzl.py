@@ -18,13 +18,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
 from tools.errors import UserError
 from tools.k8s.schema.environments import ModelEnvironment
 from tools.k8s.schema.specs import ImageVariants, model_dir
 from tools.paths import REPO_ROOT
+from tools.yamlio import load_yaml
 
 BZL = Path("platform") / "environments.bzl"
 
@@ -34,10 +34,7 @@ def environment_names(root: Path) -> list[str]:
 
 
 def _read(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as error:
-        raise UserError(f"cannot read it: {error}", file=path) from None
+    data = load_yaml(path) or {}
     if not isinstance(data, dict):
         raise UserError("expected a mapping", file=path)
     return data
