@@ -136,6 +136,11 @@ def add_the_toy_model(root: Path) -> None:
             entry["hostPorts"] = {"http": 18900}
         data["models"]["toy"] = entry
         path.write_text(yaml.safe_dump(data, sort_keys=False))
+    # ... and platform/environments.bzl regenerated: it names the image each environment runs
+    from tools.bazel import environments_bzl
+
+    assert environments_bzl.main([], root=root) == 0
+    assert '"toy": "//models/toy:image"' in (root / "platform" / "environments.bzl").read_text()
 
 
 def add_the_qa_environment(root: Path) -> None:

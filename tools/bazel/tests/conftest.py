@@ -42,6 +42,7 @@ FRONT_DOOR = (
     "tools/testing/*",
     "tools/testing/apiserver/*",
     "tools/testing/private/*",
+    "tools/setup/rehearse.sh",
     "tools/testing/tests/*",
     "tools/tests/*",
 )
