@@ -20,6 +20,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from tools.bazel.packages import Problem
 from tools.errors import UserError
 from tools.k8s.schema.environments import ModelEnvironment
 from tools.k8s.schema.specs import ImageVariants, model_dir
@@ -96,6 +97,22 @@ def render(root: Path) -> str:
         "# where the environment gives the model a GPU, else cpu).\n"
         f"ENVIRONMENT_IMAGES = {{\n{images}}}\n"
     )
+
+
+def check(root: Path) -> list[Problem]:
+    """The graph check's view: the file is what render() writes from the data (one source)."""
+    if not (root / "platform" / "environments").is_dir():
+        return []
+    path = root / BZL
+    current = path.read_text(encoding="utf-8") if path.exists() else ""
+    try:
+        wanted = render(root)
+    except UserError as error:
+        return [Problem(str(BZL), f"cannot be generated: {error}")]
+    if current == wanted:
+        return []
+    message = "stale: it does not match platform/environments/*.yaml and the models' images"
+    return [Problem(str(BZL), f"{message}; run python -m tools.bazel.environments_bzl")]
 
 
 def main(argv: list[str] | None = None, root: Path = REPO_ROOT) -> int:

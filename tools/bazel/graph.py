@@ -33,7 +33,6 @@ from tools.bazel.module_file import ModuleFile, read_module_file
 from tools.bazel.packages import Problem, label_values, split_label
 from tools.bazel.rule_specs import RuleSpecs, load_rule_specs
 from tools.bazel.workspace import Workspace
-from tools.errors import UserError
 
 PIP_EXTENSION = "@rules_python//python/extensions:pip.bzl%pip"
 OCI_EXTENSION = "@rules_oci//oci:extensions.bzl%oci"
@@ -368,27 +367,6 @@ def check_stamp_keys(root: Path) -> list[Problem]:
     ]
 
 
-def check_environments_bzl(root: Path) -> list[Problem]:
-    """model_deploy's environment list is platform/environments/ (the one source), regenerated."""
-    path = root / environments_bzl.BZL
-    if not (root / "platform" / "environments").is_dir():
-        return []
-    current = path.read_text(encoding="utf-8") if path.exists() else ""
-    try:
-        wanted = environments_bzl.render(root)
-    except UserError as error:
-        return [Problem(str(environments_bzl.BZL), f"cannot be generated: {error}")]
-    if current == wanted:
-        return []
-    return [
-        Problem(
-            str(environments_bzl.BZL),
-            "stale: it does not match platform/environments/*.yaml and the models' images; "
-            "run python -m tools.bazel.environments_bzl",
-        )
-    ]
-
-
 def check_repo(
     root: Path, specs: RuleSpecs | None = None, *, check_model_packages: bool = True, warnings=None
 ) -> list[Problem]:
@@ -427,7 +405,7 @@ def check_repo(
     problems += repo_rule_checks.check_repo_rules(module, workspace)
     problems += image_checks.check_host_platform(workspace, multi_platform_pulls(module))
     problems += check_stamp_keys(root)
-    problems += check_environments_bzl(root)
+    problems += environments_bzl.check(root)
     return merge_repeats(problems)
 
 

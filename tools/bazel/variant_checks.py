@@ -66,7 +66,7 @@ def check_environment_exports(workspace) -> list[Problem]:
     try:
         runs = environments_bzl.environment_images(workspace.root)
     except UserError:
-        return []  # check_environments_bzl reports it
+        return []  # environments_bzl.check reports it
     build = str(platform.build_file.relative_to(workspace.root))
     problems = [
         Problem(build, f"missing promised target :export.{env} (environment_exports)")
