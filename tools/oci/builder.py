@@ -27,7 +27,9 @@ from tools.paths import REPO_ROOT, image_digest_file, image_layout_dir
 EPOCH = "1970-01-01T00:00:00Z"
 # How the app layer is found by Python (cwd is /app too, but a subprocess may chdir), and no .pyc
 # writes on a read-only root fs.
-PYTHON_ENV = {"PYTHONPATH": "/app", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
+# In py_image.bzl's order (buildifier keeps its keys sorted): rules_oci appends an image's new
+# variables in its env dict's order, so the two configs list Env alike (test_bazel_layers.py).
+PYTHON_ENV = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": "/app", "PYTHONUNBUFFERED": "1"}
 # py_library_in_hubs (third_party/python/hubs.bzl) is a py_library per pip hub: the same sources.
 _SOURCE_KINDS = ("filegroup", "py_library", "py_binary", "py_library_in_hubs")
 

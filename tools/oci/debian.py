@@ -49,7 +49,8 @@ _PASSWD = f"root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/no
 _GROUP = f"root:x:0:\nnogroup:x:65534:\nnonroot:x:{NONROOT_UID}:\n"
 _NSSWITCH = "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\nprotocols: files\nservices: files\n"  # noqa: E501
 # The base's environment, like distroless: PATH, a UTF-8 locale that needs no locale files.
-BASE_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+# In debian_base.bzl's order (sorted keys), which rules_oci's config keeps (test_bazel_layers.py).
+BASE_ENV = {"LANG": "C.UTF-8", "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 
 
 def load_lock(lock_path: Path) -> dict:

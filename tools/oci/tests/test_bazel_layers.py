@@ -21,7 +21,7 @@ import pytest
 from tools.hashing import file_sha256
 from tools.labels import Label
 from tools.oci import debian, layers
-from tools.oci.builder import build_image
+from tools.oci.builder import PYTHON_ENV, build_image
 from tools.oci.tests.helpers import HELLO
 from tools.paths import REPO_ROOT
 
@@ -170,12 +170,21 @@ def test_debian_layers_are_the_clis_byte_for_byte(cli_image, repo_copy, build_di
     assert f"sha256:{file_sha256(out)}" == cli.digest
 
 
-def test_bazel_debian_base_env_is_the_clis():
-    # debian_base's oci_image(env = BASE_ENV) under Bazel; the CLI's base config from debian.py.
-    text = (REPO_ROOT / "tools/oci/private/debian_base.bzl").read_text(encoding="utf-8")
-    match = re.search(r"^BASE_ENV = (\{.*?^\})", text, re.MULTILINE | re.DOTALL)
-    assert match, "debian_base.bzl defines BASE_ENV"
-    assert ast.literal_eval(match[1]) == debian.BASE_ENV
+def _bzl_dict(path: str, name: str) -> dict:
+    text = (REPO_ROOT / path).read_text(encoding="utf-8")
+    match = re.search(rf"^{name} = (\{{.*?^\}})", text, re.MULTILINE | re.DOTALL)
+    assert match, f"{path} defines {name}"
+    return ast.literal_eval(match[1])
+
+
+def test_bazel_env_is_the_clis_in_the_same_order():
+    # debian_base's oci_image(env = BASE_ENV) and py_image's PYTHON_ENV under Bazel; the CLI's from
+    # debian.py and builder.py. The order counts: rules_oci 2.3.2's image.sh keeps the base's Env
+    # and appends new variables in the env file's order (the dict's), as the CLI's _merge_env does.
+    assert list(_bzl_dict("tools/oci/private/debian_base.bzl", "BASE_ENV").items()) == list(
+        debian.BASE_ENV.items()
+    )
+    assert list(_bzl_dict("tools/oci/private/py_image.bzl", "PYTHON_ENV").items()) == list(PYTHON_ENV.items())
 
 
 def test_artifacts_layer_with_exclude_is_the_clis(build_dir, tmp_path):
