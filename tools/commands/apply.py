@@ -12,13 +12,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for ready (300)")
     parser.add_argument("--no-wait", action="store_true", help="do not wait for the rollout")
+    parser.add_argument(
+        "--skip-gpu-preflight",
+        action="store_true",
+        help="apply even when no node advertises the GPU/MIG resources yet (GPU node pools that "
+        "an autoscaler grows from zero once a pod is Pending)",
+    )
     _output.add_format(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     deploy, target = _deploy_args.load(args)
     with target:
-        applied = deploy.apply(target, dry_run=args.dry_run, timeout=args.timeout, wait=not args.no_wait)
+        applied = deploy.apply(
+            target,
+            dry_run=args.dry_run,
+            timeout=args.timeout,
+            wait=not args.no_wait,
+            preflight=not args.skip_gpu_preflight,
+        )
     if _output.wants_json(args):
         _output.print_json(
             {

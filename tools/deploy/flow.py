@@ -119,8 +119,16 @@ class Deploy:
         dry_run: bool = False,
         timeout: float = 300,
         wait: bool = True,
+        preflight: bool = True,
     ) -> Applied:
-        """Builds and pushes (unless ``build`` is off), resolves and applies; waits for ready."""
+        """Asks the target whether it can run the model at all (unless ``preflight`` is off), then
+        builds and pushes (unless ``build`` is off), resolves and applies; waits for ready."""
+        if preflight:
+            # Before the build: a cluster that can never run the GPU pods is known in a second,
+            # not after a multi-GB CUDA image is built and pushed. Labels suffice (no digests).
+            target.preflight(self.unresolved())
+        elif self.env.gpu_resource(self.model):
+            say(f"GPU preflight skipped: nothing checked that {self.env.name} can schedule {self.model}")
         digests = self.build_and_push(push=not dry_run) if build else {}
         # Signature, SBOM, provenance and licences (tools/supply), before anything is changed.
         from tools.supply.gate import enforce

@@ -9,7 +9,7 @@ rendered for one model in this environment, never a name to load again.
 Adding a verb means adding an abstract method here and implementing it in
 ``tools/deploy/kubernetes/target.py`` and ``tools/deploy/podman/target.py``. ``history`` and
 ``rollback`` have defaults that refuse, so a new kind of target works before it records
-revisions. Planned next: a GPU ``preflight`` before apply (issue #16).
+revisions; ``preflight`` (can this target run the release at all?) defaults to nothing to check.
 """
 
 from __future__ import annotations
@@ -82,6 +82,10 @@ class Target(ABC):
     @abstractmethod
     def endpoint(self, release: Release) -> str:
         """The model's base URL from here, or a UserError saying how to reach it instead."""
+
+    def preflight(self, release: Release) -> None:  # noqa: B027 - nothing to check by default
+        """Raises a UserError naming the environment field when the target cannot run ``release``
+        (Kubernetes: no node for its GPU pods); runs before anything is built, pushed or applied."""
 
     def history(self, release: Release) -> list[str]:
         """The model's recorded revisions, oldest first, one line each."""

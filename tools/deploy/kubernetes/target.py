@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from tools.deploy.kubernetes import operations, revisions
+from tools.deploy.kubernetes import operations, preflight, revisions
 from tools.deploy.kubernetes.client import Cluster, connect
 from tools.deploy.release import Release
 from tools.deploy.target import Applied, Status, Target, say
@@ -32,6 +32,10 @@ class KubernetesTarget(Target):
     def __exit__(self, kind, error, traceback) -> None:
         # The connection turns a lost server or an unhandled refusal into one clear line.
         self.cluster.__exit__(kind, error, traceback)
+
+    def preflight(self, release: Release) -> None:
+        # Nodes advertising the GPU/MIG resources, labels, taints, RuntimeClass (preflight.py).
+        preflight.check(self.cluster, release)
 
     def apply(
         self, release: Release, *, dry_run: bool = False, timeout: float = 300, wait: bool = True

@@ -27,6 +27,7 @@ from tools.k8s.render.deployer import deployer_objects
 from tools.k8s.render.inputs import load_inputs
 from tools.k8s.render.resolve import resolve
 from tools.k8s.schema.catalog import Catalog
+from tools.k8s.tests.repo_copy import copy_repo_data, read, write
 from tools.testing.apiserver import running_apiserver
 from tools.testing.cli import servectl
 from tools.testing.k8s_objects import for_kubernetes_1_20, install_crd
@@ -116,19 +117,32 @@ def test_the_deployer_rules_name_every_verb_and_resource_and_no_wildcard():
     for rule in rules:
         assert "*" not in json.dumps(rule), rule
     (cluster_role,) = [o for o in objects if o["kind"] == "ClusterRole"]
-    assert cluster_role["rules"] == [
-        {
-            "apiGroups": [""],
-            "resources": ["namespaces"],
-            "resourceNames": [INPUTS.namespace],
-            "verbs": ["get", "patch"],
-        }
-    ]
+    namespace_rule = {
+        "apiGroups": [""],
+        "resources": ["namespaces"],
+        "resourceNames": [INPUTS.namespace],
+        "verbs": ["get", "patch"],
+    }
+    # staging gives gpt2 and resnet50 a GPU: apply's GPU preflight lists Nodes (no RuntimeClass named).
+    nodes_rule = {"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]}
+    assert cluster_role["rules"] == [namespace_rule, nodes_rule]
     bindings = [o for o in objects if o["kind"].endswith("Binding")]
     assert all(
         b["subjects"] == [{"kind": "Group", "name": DEPLOYERS, "apiGroup": "rbac.authorization.k8s.io"}]
         for b in bindings
     )
+
+
+def test_an_environment_without_gpu_models_grants_no_node_reads(tmp_path):
+    root = copy_repo_data(tmp_path)
+    path = root / "platform" / "environments" / "staging.yaml"
+    data = read(path)
+    for model in data["models"].values():
+        model.pop("gpu", None)
+    write(path, data)
+    objects = deployer_objects(load_inputs("yolo", ENV, root=root))
+    (cluster_role,) = [o for o in objects if o["kind"] == "ClusterRole"]
+    assert [rule["resources"] for rule in cluster_role["rules"]] == [["namespaces"]]
 
 
 @pytest.mark.parametrize("model", ["yolo", "gpt2"])

@@ -4,8 +4,12 @@ A cluster admin applies these once per environment (``servectl rbac --env ENV``)
 platform.yaml's ``deployer.subjects`` (CI's certificate, token or exec-plugin user, or a
 ServiceAccount) then deploys with nothing more, and outside ``system:masters``:
 
-- a ClusterRole and binding for the one cluster-wide object apply touches: ``get`` and ``patch``
-  of the platform's own Namespace, by name (the admin creates it with these objects);
+- a ClusterRole and binding for the cluster-wide objects apply touches: ``get`` and ``patch``
+  of the platform's own Namespace, by name (the admin creates it with these objects); and, only
+  where the environment gives a model a GPU, what the GPU preflight reads
+  (tools/deploy/kubernetes/preflight.py): ``list`` of Nodes (their allocatable resources, labels
+  and taints; Nodes are cluster-scoped, so no Role can grant it) and ``get`` of the one
+  RuntimeClass ``cluster.gpuRuntimeClassName`` names, by name, when it names one;
 - a Role and binding in that namespace: on every model kind (tools/k8s/kinds.py ``MODEL_KINDS``)
   ``get`` (plan), ``list`` (prune, status), ``create`` and ``patch`` (server-side apply creates
   with a PATCH, which the API server also authorizes as create), ``delete`` (prune, delete);
@@ -61,9 +65,29 @@ def deployer_rules(inputs: RenderInputs) -> list[dict]:
     ]
 
 
+def cluster_rules(inputs: RenderInputs) -> list[dict]:
+    """The ClusterRole's rules: the namespace, by name; the GPU preflight's reads where it runs."""
+    env, namespace = inputs.env, inputs.namespace
+    namespace_rule = {"apiGroups": [""], "resources": ["namespaces"], "resourceNames": [namespace]}
+    rules = [{**namespace_rule, "verbs": ["get", "patch"]}]
+    if any(env.gpu_resource(model) for model in env.models):
+        rules.append({"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]})
+        if env.cluster.gpuRuntimeClassName:
+            rules.append(
+                {
+                    "apiGroups": ["node.k8s.io"],
+                    "resources": ["runtimeclasses"],
+                    "resourceNames": [env.cluster.gpuRuntimeClassName],
+                    "verbs": ["get"],
+                }
+            )
+    return rules
+
+
 def deployer_objects(inputs: RenderInputs) -> list[dict]:
     """Namespace, ClusterRole + binding (this namespace only), Role + binding, for the admin to
-    apply; the same for every model of the environment (only platform.yaml and the namespace count)."""
+    apply; the same for every model of the environment (platform.yaml, the namespace and whether
+    the environment has GPU models count)."""
     spec, namespace = inputs.platform.deployer, inputs.namespace
     labels = inputs.platform_labels()
     cluster_name = f"{spec.name}-{namespace}"  # one per namespace: environments may share a cluster
@@ -78,14 +102,7 @@ def deployer_objects(inputs: RenderInputs) -> list[dict]:
             "apiVersion": f"{RBAC}/v1",
             "kind": "ClusterRole",
             "metadata": {"name": cluster_name, "labels": labels},
-            "rules": [
-                {
-                    "apiGroups": [""],
-                    "resources": ["namespaces"],
-                    "resourceNames": [namespace],
-                    "verbs": ["get", "patch"],
-                }
-            ],
+            "rules": cluster_rules(inputs),
         },
         {
             "apiVersion": f"{RBAC}/v1",

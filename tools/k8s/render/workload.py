@@ -211,6 +211,9 @@ def _container(inputs: RenderInputs, files: dict[str, str] | None) -> dict:
 def _scheduling(inputs: RenderInputs) -> dict:
     env, placement = inputs.env, inputs.placement
     spec: dict = {}
+    runtime_class = env.runtime_class(inputs.name)  # GPU pods only, where the cluster needs one
+    if runtime_class:
+        spec["runtimeClassName"] = runtime_class
     selector = {**env.nodeSelector, **placement.nodeSelector}
     if selector:
         spec["nodeSelector"] = selector

@@ -18,6 +18,7 @@ from tools.k8s.schema.catalog import Catalog
 from tools.k8s.schema.safe_types import (
     ContextName,
     DnsLabel,
+    DnsSubdomain,
     HostPort,
     LabelKey,
     LabelValue,
@@ -56,6 +57,10 @@ class Cluster(Strict):
 
     kind: Literal["podman", "kubernetes"]
     context: ContextName | None = None  # kubeconfig context; None: the kubeconfig's current one
+    # The RuntimeClass every GPU pod names (pod spec runtimeClassName), for clusters whose GPU nodes
+    # do not run the NVIDIA container runtime by default; None: the node's default runtime. A fact
+    # about the cluster, so it is said once here, not per model; CPU pods never get it.
+    gpuRuntimeClassName: DnsSubdomain | None = None
 
     @model_validator(mode="after")
     def _context_for_kubernetes(self) -> Cluster:
@@ -209,6 +214,16 @@ class Environment(Strict):
             return gpu.migProfile
         return gpu.kind
 
+    def gpu_resource_field(self, model: str) -> str:
+        """The field of this file that names ``gpu_resource(model)``: where to fix it."""
+        gpu = self.models[model].gpu
+        mig_instead = gpu.kind == "nvidia.com/gpu" and self.features.enableAdvancedGPUFeaturesMIG
+        return f"models.{model}.gpu.{'migProfile' if mig_instead else 'kind'}"
+
+    def runtime_class(self, model: str) -> str | None:
+        """The RuntimeClass a model's pods run with: the cluster's GPU one for GPU models only."""
+        return self.cluster.gpuRuntimeClassName if self.gpu_resource(model) else None
+
 
 def environments_dir(root: Path = REPO_ROOT) -> Path:
     """platform/environments/ under ``root``."""
@@ -262,6 +277,12 @@ def _check_registry_tls(env: Environment, path: Path, root: Path) -> None:
 
 def _check_rules(env: Environment, path: Path) -> None:
     """Rules across fields, raised with the exact field so the message points at the line to fix."""
+    if env.cluster.gpuRuntimeClassName and env.cluster.kind != "kubernetes":
+        raise UserError(
+            "only a kubernetes cluster has RuntimeClasses (podman runs the host's runtime)",
+            file=path,
+            field="cluster.gpuRuntimeClassName",
+        )
     seen: dict[int, str] = {}
     for model, entry in env.models.items():
         where = f"models.{model}"

@@ -81,6 +81,10 @@ _LABEL_HINT = "letters, digits, '-', '_' and '.', starting and ending with a let
 
 # An object or port name: DNS-1123 label (Kubernetes' rule for namespaces, Services, models).
 DnsLabel = Annotated[str, _matching(_DNS_LABEL, "name", _DNS_HINT, max_length=63)]
+# A cluster-wide object name that Kubernetes checks as a DNS-1123 subdomain (a RuntimeClass).
+DnsSubdomain = Annotated[
+    str, _matching(_DNS_SUBDOMAIN, "name", f"{_DNS_HINT}, in '.'-separated parts", max_length=253)
+]
 # A port name: an IANA service name (lowercase, at most 15 characters).
 PortName = Annotated[str, _matching(_DNS_LABEL, "port name", _DNS_HINT, max_length=15)]
 # A label or node-selector key: optional DNS-subdomain prefix, then a name.

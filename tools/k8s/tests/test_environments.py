@@ -161,6 +161,27 @@ BAD_DATA = [
     ),
     ("context on podman", LOCAL, {"cluster.context": "kind-x"}, "cluster", "only meaningful"),
     (
+        "runtime class on podman",
+        LOCAL,
+        {"cluster.gpuRuntimeClassName": "nvidia"},
+        "cluster.gpuRuntimeClassName",
+        "only a kubernetes cluster has RuntimeClasses",
+    ),
+    (
+        "runtime class not a DNS name",
+        STAGING,
+        {"cluster.gpuRuntimeClassName": "NVIDIA_runtime"},
+        "cluster.gpuRuntimeClassName",
+        "is not valid",
+    ),
+    (
+        "runtime class as a list",
+        STAGING,
+        {"cluster.gpuRuntimeClassName": ["nvidia"]},
+        "cluster.gpuRuntimeClassName",
+        "valid string",
+    ),
+    (
         "bad toleration",
         STAGING,
         {"tolerations": [{"operator": "Exists", "value": "x"}]},
@@ -246,6 +267,20 @@ def test_a_mig_profile_may_be_the_kind_itself(tmp_path: Path):
     env = load_environment_file(write(tmp_path / "prod.yaml", data))
     assert env.gpu_resource("gpt2") == "nvidia.com/mig-2g.20gb"
     assert env.gpu_resource("resnet50") == "nvidia.com/mig-1g.10gb", "kind nvidia.com/gpu + migProfile"
+
+
+def test_the_gpu_runtime_class_is_the_clusters_and_only_gpu_models_take_it(tmp_path: Path):
+    staging, prod = load_environment("staging"), load_environment("prod")
+    assert staging.cluster.gpuRuntimeClassName is None, "the GPU Operator's default runtime: none needed"
+    assert staging.runtime_class("gpt2") is None
+    data = read(STAGING)
+    data["cluster"]["gpuRuntimeClassName"] = "nvidia-cdi"
+    env = load_environment_file(write(tmp_path / "staging.yaml", data))
+    assert env.runtime_class("gpt2") == env.runtime_class("resnet50") == "nvidia-cdi"
+    assert env.runtime_class("yolo") is None, "a CPU pod never names the GPU runtime"
+    # Where the resource a GPU pod asks for is written: the preflight's errors point there.
+    assert staging.gpu_resource_field("gpt2") == "models.gpt2.gpu.kind"
+    assert prod.gpu_resource_field("gpt2") == "models.gpt2.gpu.migProfile"
 
 
 def test_a_repeated_key_is_an_error_not_a_silent_override(tmp_path: Path):

@@ -275,6 +275,20 @@ def test_adding_an_environment_is_adding_one_file(tmp_path: Path):
     assert by_kind(docs, "HorizontalPodAutoscaler")["spec"]["maxReplicas"] == 7
 
 
+def test_runtime_class_name_goes_to_gpu_pods_only(rendered, tmp_path: Path):
+    assert all("runtimeClassName" not in pod_spec(docs) for docs in rendered.values()), "none set today"
+    root = copy_repo_data(tmp_path)
+    path = root / "platform" / "environments" / "prod.yaml"
+    data = read(path)
+    data["cluster"]["gpuRuntimeClassName"] = "nvidia"
+    write(path, data)
+    for model in ("gpt2", "resnet50"):
+        pod = pod_spec(render(model, "prod", root=root))
+        assert pod["runtimeClassName"] == "nvidia", model
+        assert "nvidia.com/mig-" in " ".join(pod["containers"][0]["resources"]["limits"])
+    assert "runtimeClassName" not in pod_spec(render("yolo", "prod", root=root)), "yolo runs on CPU"
+
+
 def test_an_environment_without_the_model_is_a_user_error(tmp_path: Path):
     root = copy_repo_data(tmp_path)
     path = root / "platform" / "environments" / "local.yaml"
