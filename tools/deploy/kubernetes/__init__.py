@@ -8,6 +8,8 @@ misspelt field instead. Field manager ``servectl``; server-side dry run for diff
 - ``client``: one checked connection (``connect``) that every verb reuses;
 - ``objects``: rendered objects typed by discovery, live objects found by the model's labels;
 - ``operations``: the verbs on a connected cluster; ``changes``: what they report;
+- ``preflight``: before apply, whether some node can run the GPU pods (resources, labels, taints,
+  RuntimeClass);
 - ``target``: ``KubernetesTarget``, the ``tools.deploy.target.Target`` for these environments.
 
 The functions below open a connection for one call (tests and scripts); the CLI opens one

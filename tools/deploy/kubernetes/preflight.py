@@ -96,7 +96,7 @@ def check(cluster: Cluster, release: Release) -> None:
     if not pods:
         return
     problem = _Problem(release)
-    nodes = _nodes(cluster)
+    nodes = _nodes(cluster, problem)
     for pod in pods:
         selector, tolerations = dict(pod.node_selector), list(pod.tolerations)
         if pod.runtime_class:
@@ -105,7 +105,6 @@ def check(cluster: Cluster, release: Release) -> None:
             extra = scheduling.get("nodeSelector") or {}
             selector.update(extra)
             tolerations += scheduling.get("tolerations") or []
-            problem.from_runtime_class.update(extra)
         candidates = nodes
         for resource, count in pod.resources.items():
             candidates = _advertising(candidates, resource, count, nodes, problem)
@@ -116,12 +115,12 @@ def check(cluster: Cluster, release: Release) -> None:
             raise problem.untolerated(pod, labelled, tolerations)
 
 
-def _nodes(cluster: Cluster) -> list[dict]:
+def _nodes(cluster: Cluster, problem: _Problem) -> list[dict]:
     node = cluster.resource("v1", "Node")
     try:
         return [dict(n) for n in cluster.client.list(node)]
     except ApiError as error:
-        raise _refused(cluster, "list nodes", error) from None
+        raise problem.refused(cluster, "list nodes", error) from None
 
 
 def _runtime_class(cluster: Cluster, name: str, problem: _Problem) -> dict:
@@ -141,7 +140,7 @@ def _runtime_class(cluster: Cluster, name: str, problem: _Problem) -> dict:
                 f"the cluster has no RuntimeClass {name} (node.k8s.io/v1); the NVIDIA GPU Operator "
                 "creates one named nvidia, or remove the field to use the nodes' default runtime",
             ) from None
-        raise _refused(cluster, f"get RuntimeClass {name}", error) from None
+        raise problem.refused(cluster, f"get RuntimeClass {name}", error) from None
 
 
 def _allocatable(node: Mapping, resource: str) -> Decimal:
@@ -194,14 +193,6 @@ def _tolerated(node: Mapping, tolerations: Sequence[Mapping]) -> bool:
     return not _blocking_taints(node, tolerations)
 
 
-def _refused(cluster: Cluster, what: str, error: ApiError) -> UserError:
-    return UserError(
-        f"the GPU preflight may not {what}: {error.status.message} (the deployer's ClusterRole from "
-        "`servectl rbac --env ENV` grants it; a cluster admin applies it); nothing was applied",
-        file=cluster.kubeconfig,
-    )
-
-
 def _amount(count: Decimal) -> str:
     return format(count.normalize(), "f")
 
@@ -224,10 +215,22 @@ class _Problem:
         self.file: Path = environments_dir(release.inputs.root) / f"{self.env.name}.yaml"
         self.resource_field = self.env.gpu_resource_field(self.model)
         self.count_field = f"models.{self.model}.gpu.count"
-        self.from_runtime_class: dict[str, str] = {}
 
     def at(self, field: str, message: str) -> UserError:
         return UserError(f"{message}; nothing was applied", file=self.file, field=field)
+
+    def refused(self, cluster: Cluster, what: str, error: ApiError) -> UserError:
+        """The server would not answer a read: named with the kubeconfig, whose identity it is."""
+        grant = (
+            f" (the deployer's ClusterRole from `servectl rbac --env {self.env.name}` grants it; "
+            "a cluster admin applies it)"
+            if error.status.code == 403
+            else ""
+        )
+        return UserError(
+            f"the GPU preflight could not {what}: {error.status.message}{grant}; nothing was applied",
+            file=cluster.kubeconfig,
+        )
 
     def _selector_field(self, key: str) -> str:
         if key in self.env.models[self.model].nodeSelector:

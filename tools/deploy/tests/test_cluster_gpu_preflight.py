@@ -348,7 +348,7 @@ def test_the_deployer_applies_a_gpu_model_naming_a_runtime_class(
         with pytest.raises(UserError) as error:
             preflight(deployer_kubeconfig, other)
         message = str(error.value)
-        assert "the GPU preflight may not get RuntimeClass nvidia-cdi" in message and "forbidden" in message
+        assert "the GPU preflight could not get RuntimeClass nvidia-cdi" in message and "forbidden" in message
         assert error.value.file == str(deployer_kubeconfig) and "\n" not in message
     finally:
         cluster.delete(loaded.objects, kubeconfig=server.kubeconfig)
@@ -377,6 +377,7 @@ def test_without_list_nodes_gpu_models_are_refused_and_cpu_models_need_nothing(s
 
     line = refused(apply_cli(kubeconfig, "gpt2", "prod"))
 
-    assert f"error: {kubeconfig}: the GPU preflight may not list nodes:" in line, line
-    assert 'User "ci-no-nodes" cannot list resource "nodes"' in line and "servectl rbac --env ENV" in line
+    assert f"error: {kubeconfig}: the GPU preflight could not list nodes:" in line, line
+    assert 'User "ci-no-nodes" cannot list resource "nodes"' in line, line
+    assert "`servectl rbac --env prod` grants it" in line, line
     preflight(kubeconfig, deploy("yolo", "prod"))  # no GPU request: no Node is read, nothing refused
