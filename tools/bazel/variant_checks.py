@@ -3,7 +3,9 @@ package's model_deploy must hand exactly those images to its runners, or `bazel 
 :deploy.<env>.resolve` has no digest for the variant the environment picks (or builds one no
 environment uses). Starlark cannot read model.yaml while loading the BUILD file, so the two lists
 are compared here instead. Likewise each environment's export (`//platform:export.<env>`) must push
-exactly the variants the environment runs.
+exactly the variants the environment runs. The same holds for the images of ours a runtime's pods
+run besides the model's (runtime.yaml ``modelSignature.staged.verifierImage``): model_deploy must
+list them, and the export of each environment that verifies model signatures.
 """
 
 from __future__ import annotations
@@ -21,35 +23,49 @@ def _absolute(label: str, package: str) -> str:
     return f"//{package}{label}" if label.startswith(":") else label
 
 
+def _verifier_images(root, runtime) -> set[str]:
+    runtime_yaml = root / "runtimes" / str(runtime) / "runtime.yaml"
+    if not runtime_yaml.is_file():
+        return set()  # model.yaml's own schema reports an unknown runtime
+    spec = yaml.safe_load(runtime_yaml.read_text(encoding="utf-8")) or {}
+    staged = (spec.get("modelSignature") or {}).get("staged") or {}
+    return {str(staged["verifierImage"])} if staged.get("verifierImage") else set()
+
+
 def check_image_variants(workspace) -> list[Problem]:
     problems = []
     for name, package in sorted(workspace.packages.items()):
         model_yaml = workspace.root / name / "model.yaml"
         if not re.fullmatch(r"models/[^/]+", name) or not package.evaluated or not model_yaml.is_file():
             continue
-        images = (yaml.safe_load(model_yaml.read_text(encoding="utf-8")) or {}).get("images")
+        model = yaml.safe_load(model_yaml.read_text(encoding="utf-8")) or {}
+        images = model.get("images")
         if not isinstance(images, dict):
             continue  # model.yaml's own schema reports it (tools/k8s/schema/specs.py)
-        declared = {_absolute(str(label), name): device for device, label in images.items()}
+        declared = {_absolute(str(v), name): f"model.yaml images.{device}" for device, v in images.items()}
+        for label in _verifier_images(workspace.root, model.get("runtime")):
+            declared[label] = f"runtime {model.get('runtime')}'s modelSignature.staged.verifierImage"
         applies = [
             t for t in package.targets.values() if t.kind == "deploy_runner" and t.attrs.get("image_layouts")
         ]
         build = str(package.build_file.relative_to(workspace.root))
         for runner in applies[:1]:  # every environment's runner gets the same images
             deployed = set(runner.attrs["image_layouts"].values())
-            for label, device in sorted(declared.items()):
+            for label, where in sorted(declared.items()):
                 if label not in deployed:
                     problems.append(
                         Problem(
                             build,
-                            f"model.yaml images.{device} is {label}, which model_deploy's images do not "
+                            f"{where} is {label}, which model_deploy's images do not "
                             "list: :deploy.<env>.resolve would have no digest for it",
                         )
                     )
             for label in sorted(deployed - set(declared)):
                 problems.append(
                     Problem(
-                        build, f"model_deploy's image {label} is no variant in model.yaml images (cpu, gpu)"
+                        build,
+                        f"model_deploy's image {label} is no variant in model.yaml images (cpu, gpu) "
+                        "nor its runtime's verifier image",
                     )
                 )
     return problems

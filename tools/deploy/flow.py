@@ -55,8 +55,18 @@ class Deploy:
 
     def image_labels(self) -> list[Label]:
         """The images the model's manifests name: the variant of model.yaml's ``images`` the
-        environment's device picks (a CPU environment never builds or pushes the GPU image)."""
-        return [self.inputs.image_label]
+        environment's device picks (a CPU environment never builds or pushes the GPU image), then
+        any other its pods run (a signature verifier image, runtime.yaml ``modelSignature.staged``)."""
+        labels = [self.inputs.image_label]
+        for obj in self.objects:
+            if obj.get("kind") != "Deployment":
+                continue
+            pod = obj["spec"]["template"]["spec"]
+            for container in [*pod.get("initContainers", []), *pod["containers"]]:
+                label = Label.parse(container["image"])
+                if label not in labels:
+                    labels.append(label)
+        return labels
 
     # -- images ----------------------------------------------------------------------------------
 

@@ -32,10 +32,13 @@ def test_digest(label: str) -> str:
 
 
 def synthetic_digests(model: str, catalog: Catalog | None = None) -> dict[str, str]:
-    """``test_digest`` of every image variant of ``model`` (model.yaml ``images``), label -> digest:
-    resolve then needs no built image in any environment, CPU or GPU."""
-    spec = (catalog or Catalog()).model(model)
-    return {str(label): test_digest(str(label)) for label in spec.images.labels().values()}
+    """``test_digest`` of every image variant of ``model`` (model.yaml ``images``) and of its
+    runtime's verifier images, label -> digest: resolve then needs no built image in any
+    environment, CPU or GPU."""
+    catalog = catalog or Catalog()
+    spec = catalog.model(model)
+    labels = [*spec.images.labels().values(), *catalog.runtime(spec.runtime).verifier_images()]
+    return {str(label): test_digest(str(label)) for label in labels}
 
 
 def golden_path(model: str, env: str, root: Path = REPO_ROOT) -> Path:

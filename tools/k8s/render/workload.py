@@ -15,6 +15,7 @@ from tools.errors import UserError
 from tools.k8s.label_keys import CONFIG_SHA256
 from tools.k8s.render.inputs import RenderInputs
 from tools.k8s.schema.specs import ProbeSpec, model_dir
+from tools.labels import Label
 from tools.plugins import load_hook
 
 NONROOT_UID = 65532  # the "nonroot" user of distroless-style images, also our base image's
@@ -28,6 +29,9 @@ MODEL_KEY_CONFIG_MAP = "model-signing-key"
 MODEL_KEY_FILE = "models.pub"
 MODEL_KEY_DIR = "/etc/model-signing"
 VERIFY_CONTAINER_NAME = "verify-model-signature"
+# modelSignature.staged: the model directory copied out of the model's image, verified, served.
+STAGE_CONTAINER_NAME = "stage-model"
+STAGED_VOLUME = "verified-model"
 _CONFIG_KEY = re.compile(r"[-._A-Za-z0-9]+")
 
 
@@ -141,6 +145,12 @@ def _mounts_and_volumes(inputs: RenderInputs, files: dict[str, str] | None) -> t
         volumes.append({"name": MODEL_KEY_VOLUME, "configMap": {"name": MODEL_KEY_CONFIG_MAP}})
         if signature.publicKeyEnv:
             mounts.append(_key_mount())
+        if signature.staged is not None:
+            staged = signature.staged
+            volumes.append({"name": STAGED_VOLUME, "emptyDir": {"sizeLimit": staged.sizeLimit}})
+            # Over the image's own model directory: the server loads the copy that verified.
+            served = {"name": STAGED_VOLUME, "mountPath": inputs.expand(staged.serverPath), "readOnly": True}
+            mounts.append(served)
     return mounts, volumes
 
 
@@ -156,28 +166,43 @@ def _restricted_security_context() -> dict:
     }
 
 
+def _init_container(name: str, image: str, command: list[str], mounts: list[dict]) -> dict:
+    return {
+        "name": name,
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": command,
+        # Hashing (or copying) the weights once: a small, bounded share, whatever the server gets.
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "128Mi"},
+            "limits": {"cpu": "1", "memory": "512Mi"},
+        },
+        "securityContext": _restricted_security_context(),
+        "volumeMounts": [{"name": TMP_VOLUME, "mountPath": "/tmp"}, *mounts],
+    }
+
+
 def init_containers(inputs: RenderInputs) -> list[dict]:
     """The signature check for servers we do not modify: the model's own image (so the very files
     the server loads), the runtime's ``initCommand``, the key mounted; a failure keeps the pod
-    from starting, and its log says why."""
+    from starting, and its log says why. With ``staged``, the model's image only copies its model
+    directory into the shared emptyDir, and the check runs in the verifier image over that copy."""
     signature = model_signature(inputs)
     if signature is None or not signature.initCommand:
         return []
     key = f"{MODEL_KEY_DIR}/{MODEL_KEY_FILE}"
+    command = [inputs.expand(w).replace("{publicKey}", key) for w in signature.initCommand]
+    model_image = str(inputs.image_label)  # the very variant the server container runs
+    staged = signature.staged
+    if staged is None:
+        return [_init_container(VERIFY_CONTAINER_NAME, model_image, command, [_key_mount()])]
+    shared = {"name": STAGED_VOLUME, "mountPath": inputs.expand(staged.path)}
+    copy = [inputs.expand(w) for w in staged.copyCommand]
+    verifier = str(Label.parse(staged.verifierImage))
+    checked = [{**shared, "readOnly": True}, _key_mount()]
     return [
-        {
-            "name": VERIFY_CONTAINER_NAME,
-            "image": str(inputs.image_label),  # the very variant the server container runs
-            "imagePullPolicy": "IfNotPresent",
-            "command": [inputs.expand(w).replace("{publicKey}", key) for w in signature.initCommand],
-            # Hashing the weights once: a small, bounded share, whatever the server gets.
-            "resources": {
-                "requests": {"cpu": "100m", "memory": "128Mi"},
-                "limits": {"cpu": "1", "memory": "512Mi"},
-            },
-            "securityContext": _restricted_security_context(),
-            "volumeMounts": [{"name": TMP_VOLUME, "mountPath": "/tmp"}, _key_mount()],
-        }
+        _init_container(STAGE_CONTAINER_NAME, model_image, copy, [shared]),
+        _init_container(VERIFY_CONTAINER_NAME, verifier, command, checked),
     ]
 
 

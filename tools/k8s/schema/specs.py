@@ -181,20 +181,44 @@ class PodsMetricSpec(Strict):
         return value
 
 
+class StagedModelSpec(Strict):
+    """For a server image that cannot run the verifier (TF Serving's upstream base has no Python):
+    a first init container in the model's own image runs ``copyCommand`` to copy the model directory
+    into an emptyDir mounted at ``path``; ``initCommand`` then runs in ``verifierImage`` (one of our
+    images with model-signing, built, pushed, checked by the gate and pinned like the model's) over
+    that copy; the server mounts the same emptyDir read-only at ``serverPath``, over the image's own
+    model directory, so it loads exactly the bytes that verified."""
+
+    verifierImage: str
+    copyCommand: list[Word] = Field(min_length=1)
+    path: ContainerPath
+    serverPath: ContainerPath
+    sizeLimit: Quantity  # the emptyDir holds one copy of the model directory
+
+    @field_validator("verifierImage")
+    @classmethod
+    def _image_label(cls, value: str) -> str:
+        return _label(value)
+
+
 class ModelSignatureSpec(Strict):
     """How the runtime checks the weights' model.sig where the environment demands it
     (``features.verifyModelSignatures``): the server itself, told the public key's path in
     ``publicKeyEnv``, or, for a server we do not modify, an init container in the same image
     running ``initCommand`` (``{publicKey}`` is the mounted key's path), so the server never starts
-    on weights that do not verify. Exactly one of the two."""
+    on weights that do not verify. Exactly one of the two; ``staged`` moves ``initCommand`` into
+    another image, over a verified copy of the model directory."""
 
     publicKeyEnv: EnvName | None = None
     initCommand: list[Word] = []
+    staged: StagedModelSpec | None = None
 
     @model_validator(mode="after")
     def _one_way(self) -> ModelSignatureSpec:
         if (self.publicKeyEnv is None) == (not self.initCommand):
             raise ValueError("modelSignature needs exactly one of publicKeyEnv or initCommand")
+        if self.staged is not None and not self.initCommand:
+            raise ValueError("modelSignature.staged runs initCommand: set initCommand, not publicKeyEnv")
         return self
 
 
@@ -240,6 +264,12 @@ class RuntimeSpec(Strict):
     def port_numbers(self) -> dict[str, int]:
         """Port name -> container port, for ``{port:<name>}``."""
         return {p.name: p.containerPort for p in self.ports}
+
+    def verifier_images(self) -> list[Label]:
+        """Images of ours the pods run besides the model's (``modelSignature.staged``), where the
+        environment verifies model signatures: built, pushed and pinned with the model's."""
+        staged = self.modelSignature.staged if self.modelSignature else None
+        return [] if staged is None else [Label.parse(staged.verifierImage)]
 
 
 # --- models/<m>/model.yaml ---------------------------------------------------------------------

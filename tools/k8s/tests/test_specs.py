@@ -113,6 +113,22 @@ BAD = [
         "images.cpu",
         "not a Bazel label",
     ),
+    (
+        "staged signature check without a command",
+        REPO_ROOT / "runtimes" / "tfserving" / "runtime.yaml",
+        RuntimeSpec,
+        lambda d: d["modelSignature"].update(initCommand=[], publicKeyEnv="MODEL_KEY"),
+        "modelSignature",
+        "staged runs initCommand",
+    ),
+    (
+        "verifier image not a label",
+        REPO_ROOT / "runtimes" / "tfserving" / "runtime.yaml",
+        RuntimeSpec,
+        lambda d: d["modelSignature"]["staged"].update(verifierImage="fastapi:latest"),
+        "modelSignature.staged.verifierImage",
+        "not a Bazel label",
+    ),
     ("numeric version", MODEL, ModelSpec, lambda d: d.update(version=1), "version", "valid string"),
     (
         "wildcard verb",
