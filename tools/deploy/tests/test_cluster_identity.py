@@ -65,7 +65,7 @@ def admin(server) -> Client:
 
 
 def manifests(model: str) -> list[dict]:
-    variants = Catalog().model(model).images.labels().values()  # staging gives gpt2, resnet50 a GPU
+    variants = Catalog().image_labels(model)  # staging gives gpt2, resnet50 a GPU
     return for_kubernetes_1_20(resolve(model, ENV, digests={str(label): DIGEST for label in variants}))
 
 

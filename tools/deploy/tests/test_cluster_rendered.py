@@ -33,7 +33,7 @@ def digest(model: str) -> str:
 
 
 def manifests(model: str, env: str = "staging") -> list[dict]:
-    variants = Catalog().model(model).images.labels().values()  # whichever the environment picks
+    variants = Catalog().image_labels(model)  # whichever the environment picks, verifiers too
     return for_kubernetes_1_20(resolve(model, env, digests={str(label): digest(model) for label in variants}))
 
 

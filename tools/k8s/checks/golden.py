@@ -35,9 +35,7 @@ def synthetic_digests(model: str, catalog: Catalog | None = None) -> dict[str, s
     """``test_digest`` of every image variant of ``model`` (model.yaml ``images``) and of its
     runtime's verifier images, label -> digest: resolve then needs no built image in any
     environment, CPU or GPU."""
-    catalog = catalog or Catalog()
-    spec = catalog.model(model)
-    labels = [*spec.images.labels().values(), *catalog.runtime(spec.runtime).verifier_images()]
+    labels = (catalog or Catalog()).image_labels(model)
     return {str(label): test_digest(str(label)) for label in labels}
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from tools.errors import UserError
 from tools.k8s.schema import specs
 from tools.k8s.schema.specs import ModelSpec, PlatformSpec, RuntimeSpec
+from tools.labels import Label
 from tools.paths import REPO_ROOT
 
 
@@ -52,6 +53,12 @@ class Catalog:
                 raise UserError(f"unknown model {name!r}; known models: {', '.join(self.model_names)}")
             self._models[name] = specs.read_model(name, self.root)
         return self._models[name]
+
+    def image_labels(self, name: str) -> list[Label]:
+        """Every image model ``name``'s manifests may name, in any environment: its variants
+        (model.yaml ``images``), then its runtime's signature verifier images."""
+        spec = self.model(name)
+        return [*spec.images.labels().values(), *self.runtime(spec.runtime).verifier_images()]
 
     def runtime(self, name: str) -> RuntimeSpec:
         """runtimes/<name>/runtime.yaml, checked."""

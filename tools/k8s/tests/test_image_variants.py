@@ -41,7 +41,8 @@ def test_every_model_in_every_environment_gets_the_image_of_its_device(model, en
     spec, environment = CATALOG.model(model), CATALOG.environment(env)
     device = environment.models[model].device
     variants = {d: str(label) for d, label in spec.images.labels().items()}
-    docs = resolve(model, env, {label: digest_of(label) for label in variants.values()}, catalog=CATALOG)
+    images = map(str, CATALOG.image_labels(model))  # the variants and the runtime's verifier images
+    docs = resolve(model, env, {label: digest_of(label) for label in images}, catalog=CATALOG)
     (container,) = deployment(docs)["spec"]["template"]["spec"]["containers"]
     chosen = variants[device]
     package, name = chosen.removeprefix("//").split(":")

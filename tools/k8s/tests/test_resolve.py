@@ -11,6 +11,7 @@ import yaml
 
 from tools.errors import UserError
 from tools.k8s.render.resolve import resolve
+from tools.k8s.schema.catalog import Catalog
 from tools.labels import Label
 from tools.paths import image_digest_file
 from tools.testing.cli import servectl
@@ -86,8 +87,9 @@ def test_malformed_override_is_an_error():
 
 def test_no_tag_ever_reaches_the_output():
     for model in ("yolo", "gpt2", "resnet50"):
-        variants = ("image", "image_gpu") if model != "yolo" else ("image",)  # staging: gpt2, resnet50 on GPU
-        docs = resolve(model, "staging", {f"//models/{model}:{v}": fake_digest(model) for v in variants})
+        # staging: gpt2, resnet50 on GPU, and resnet50's signature check in the fastapi image
+        labels = Catalog().image_labels(model)
+        docs = resolve(model, "staging", {str(label): fake_digest(model) for label in labels})
         for image in images(docs):
             name, _, digest = image.partition("@")
             assert digest == fake_digest(model)
