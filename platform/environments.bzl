@@ -32,3 +32,15 @@ ENVIRONMENT_IMAGES = {
         "yolo-torchserve": "//models/yolo_torchserve:image",
     },
 }
+
+# Environment -> the images of ours its pods run besides the models' (a runtime's signature
+# verifier, runtime.yaml `modelSignature.staged`), where it verifies model signatures.
+ENVIRONMENT_VERIFIER_IMAGES = {
+    "local": [],
+    "prod": [
+        "//runtimes/fastapi:image",
+    ],
+    "staging": [
+        "//runtimes/fastapi:image",
+    ],
+}

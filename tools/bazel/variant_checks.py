@@ -23,15 +23,6 @@ def _absolute(label: str, package: str) -> str:
     return f"//{package}{label}" if label.startswith(":") else label
 
 
-def _verifier_images(root, runtime) -> set[str]:
-    runtime_yaml = root / "runtimes" / str(runtime) / "runtime.yaml"
-    if not runtime_yaml.is_file():
-        return set()  # model.yaml's own schema reports an unknown runtime
-    spec = yaml.safe_load(runtime_yaml.read_text(encoding="utf-8")) or {}
-    staged = (spec.get("modelSignature") or {}).get("staged") or {}
-    return {str(staged["verifierImage"])} if staged.get("verifierImage") else set()
-
-
 def check_image_variants(workspace) -> list[Problem]:
     problems = []
     for name, package in sorted(workspace.packages.items()):
@@ -43,7 +34,7 @@ def check_image_variants(workspace) -> list[Problem]:
         if not isinstance(images, dict):
             continue  # model.yaml's own schema reports it (tools/k8s/schema/specs.py)
         declared = {_absolute(str(v), name): f"model.yaml images.{device}" for device, v in images.items()}
-        for label in _verifier_images(workspace.root, model.get("runtime")):
+        for label in environments_bzl.runtime_verifier_images(workspace.root, model.get("runtime")):
             declared[label] = f"runtime {model.get('runtime')}'s modelSignature.staged.verifierImage"
         applies = [
             t for t in package.targets.values() if t.kind == "deploy_runner" and t.attrs.get("image_layouts")
@@ -81,6 +72,7 @@ def check_environment_exports(workspace) -> list[Problem]:
         return []
     try:
         runs = environments_bzl.environment_images(workspace.root)
+        verifier_images = environments_bzl.environment_verifier_images(workspace.root)
     except UserError:
         return []  # environments_bzl.check reports it
     build = str(platform.build_file.relative_to(workspace.root))
@@ -98,6 +90,18 @@ def check_environment_exports(workspace) -> list[Problem]:
             wanted = {label: model for model, label in runs.get(env, {}).items()}
             layouts = set((target.attrs.get("image_layouts") or {}).values())
             digests = set((target.attrs.get("image_digests") or {}).values())
+            verifiers = set(verifier_images.get(env, []))
+            for label in sorted(verifiers - set(wanted)):
+                if label not in layouts or label not in digests:
+                    problems.append(
+                        Problem(
+                            where,
+                            f"{env} verifies model signatures with {label} (a runtime's "
+                            "modelSignature.staged), which this export does not push with its digest",
+                            target.name,
+                            "image_layouts",
+                        )
+                    )
             for label, model in sorted(wanted.items()):
                 if label not in layouts or label not in digests:
                     problems.append(
@@ -110,7 +114,7 @@ def check_environment_exports(workspace) -> list[Problem]:
                             "image_layouts",
                         )
                     )
-            for label in sorted((layouts | digests) - set(wanted)):
+            for label in sorted((layouts | digests) - set(wanted) - verifiers):
                 problems.append(
                     Problem(
                         where,

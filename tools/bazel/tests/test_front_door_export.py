@@ -32,8 +32,9 @@ def _export_wrapper(tmp_path: Path, repo: Path, env: str) -> tuple[Path, dict[st
     """The wrapper and runfiles of //platform:export.<env>, as environment_exports declares them: one
     layout and one `.digest` per image the environment runs (real OCI layouts, distinct content);
     returns the wrapper and image label -> digest."""
-    labels = sorted(set(environments_bzl.environment_images(repo)[env].values()))
-    assert labels, f"{env} runs no model: nothing to push"
+    models = set(environments_bzl.environment_images(repo)[env].values())
+    assert models, f"{env} runs no model: nothing to push"
+    labels = sorted(models | set(environments_bzl.environment_verifier_images(repo)[env]))
     runfiles = tmp_path / f"export.{env}.runfiles"
     cli_launcher(runfiles, repo, cd=False)
     digests = {}
@@ -162,3 +163,13 @@ def test_environment_images_are_each_environments_variant(tmp_path):
     assert environments_bzl.main(["--check"], root=tmp_path) == 2
     (tmp_path / "platform/environments/cpu.yaml").unlink()
     assert environments_bzl.main(["--check"], root=tmp_path) == 1
+
+
+def test_environments_that_verify_model_signatures_export_the_verifier_image_too():
+    """resnet50's runtime checks signatures in the fastapi runtime image (runtimes/tfserving/
+    runtime.yaml modelSignature.staged): the environments that verify push and pin it, local does not."""
+    verifier = ["//runtimes/fastapi:image"]
+    verifiers = environments_bzl.environment_verifier_images(REPO_ROOT)
+    assert verifiers == {"local": [], "prod": verifier, "staging": verifier}
+    generated = (REPO_ROOT / environments_bzl.BZL).read_text()
+    assert 'ENVIRONMENT_VERIFIER_IMAGES = {\n    "local": [],' in generated

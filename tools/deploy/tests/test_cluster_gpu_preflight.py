@@ -119,7 +119,7 @@ def footprint(admin: Client) -> dict:
 
 def apply_cli(kubeconfig: Path, model: str, env: str, *extra: str):
     """`servectl apply MODEL --env ENV` with made-up digests for every image variant: nothing is built."""
-    digests = [f"--digest={label}={DIGEST}" for label in Catalog().model(model).images.labels().values()]
+    digests = [f"--digest={label}={DIGEST}" for label in Catalog().image_labels(model)]
     return servectl(
         "apply", model, "--env", env, "--kubeconfig", str(kubeconfig), *digests, "--no-wait", *extra,
         env=SKIP_SUPPLY_CHAIN, timeout=120,
@@ -135,7 +135,7 @@ def refused(result) -> str:
 
 def deploy(model: str, env: str, root: Path = REPO_ROOT) -> Deploy:
     """The model's Deploy with every image pinned, objects shimmed for the v1.20 server."""
-    labels = Catalog(root).model(model).images.labels().values()
+    labels = Catalog(root).image_labels(model)
     loaded = Deploy.load(model, env, {str(label): DIGEST for label in labels}, root=root)
     loaded.objects = for_kubernetes_1_20(loaded.objects)
     return loaded

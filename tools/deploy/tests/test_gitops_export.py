@@ -25,7 +25,13 @@ CATALOG = Catalog()
 MODELS = sorted(CATALOG.environment(ENV).models)
 # The image each model runs in this environment: the variant of model.yaml `images` its device picks.
 LABELS = {m: str(CATALOG.model(m).images.label(CATALOG.environment(ENV).models[m].device)) for m in MODELS}
-DIGESTS = {label: "sha256:" + hashlib.sha256(label.encode()).hexdigest() for label in LABELS.values()}
+# Plus the runtimes' signature verifier images this environment's pods run (resnet50's check).
+VERIFIERS = sorted(
+    {str(v) for m in MODELS for v in CATALOG.runtime(CATALOG.model(m).runtime).verifier_images()}
+)
+DIGESTS = {
+    label: "sha256:" + hashlib.sha256(label.encode()).hexdigest() for label in [*LABELS.values(), *VERIFIERS]
+}
 DIGEST_ARGS = [arg for label, digest in DIGESTS.items() for arg in ("--digest", f"{label}={digest}")]
 
 

@@ -16,7 +16,7 @@ the CLI's own schema classes). The graph check compares every export_runner with
 (tools/bazel/variant_checks.py).
 """
 
-load("//platform:environments.bzl", "ENVIRONMENTS", "ENVIRONMENT_IMAGES")
+load("//platform:environments.bzl", "ENVIRONMENTS", "ENVIRONMENT_IMAGES", "ENVIRONMENT_VERIFIER_IMAGES")
 load(":runner_files.bzl", "labelled_files", "runfiles_path", "shell_quote")
 
 _ATTRS = {
@@ -91,12 +91,16 @@ def environment_exports(name, data = [], **kwargs):
     """
     for env in ENVIRONMENTS:
         images = ENVIRONMENT_IMAGES[env]
-        labels = sorted({label: None for label in images.values()}.keys())
+        model_labels = sorted({label: None for label in images.values()}.keys())
+
+        # A runtime's signature verifier image (runtime.yaml modelSignature.staged) is pushed and
+        # pinned with the models' where the environment verifies model signatures.
+        labels = sorted({label: None for label in model_labels + ENVIRONMENT_VERIFIER_IMAGES[env]}.keys())
         export_runner(
             name = "{}.{}".format(name, env),
             data = data + [Label("//platform"), Label("//runtimes:hooks")] + [
                 _model_package(label) + ":model.yaml"
-                for label in labels
+                for label in model_labels
             ],
             environment = env,
             # rules_oci's oci_image macro (and our py_image) make `<image>.digest` beside the image.

@@ -9,3 +9,8 @@ ENVIRONMENT_IMAGES = {
     "local": {},
     "staging": {},
 }
+
+ENVIRONMENT_VERIFIER_IMAGES = {
+    "local": [],
+    "staging": [],
+}
