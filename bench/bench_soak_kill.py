@@ -39,7 +39,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def server_pid(target, model: str) -> int:
-    pods = target.pods.list(target.applied(model))
+    pods = target.pods.list(target.serving_pod(model))
     (name,) = [c["Names"] for p in pods for c in p["Containers"] if "infra" not in c["Names"]]
     out = subprocess.run(
         ["podman", "inspect", name, "--format", "{{.State.Pid}}"],

@@ -1,7 +1,8 @@
-"""Background servers that outlive the command that starts them: the local registry and the local
-Prometheus. One way to start them (wait until ready, or fail with the log's last line), to tell
-whether a recorded pid is still theirs (a pid file outlives its process, and the kernel hands the
-number to whatever starts next), and to stop them (TERM, then KILL, then reap).
+"""Background servers that outlive the command that starts them: the local registry, the local
+Prometheus, the models' front proxies on podman. One way to start them (wait until ready, or fail
+with the log's last line), to tell whether a recorded pid is still theirs (a pid file outlives its
+process, and the kernel hands the number to whatever starts next), and to stop them (TERM, then
+KILL, then reap).
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ def start(
     name: str,
     timeout: float,
     poll: float = 0.1,
+    cwd: Path | None = None,
 ) -> int:
     """Starts ``command`` in its own session (it outlives this command), appending its output to
     ``log_path``, and returns its pid once ``ready()`` is true. A process that exits first, or is
@@ -75,6 +77,7 @@ def start(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            cwd=cwd,
         )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

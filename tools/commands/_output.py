@@ -18,6 +18,12 @@ Schemas (keys are stable; new keys may be added, none removed or renamed without
 - ``delete -o json``: ``{"schema": "servectl.delete/v1", "model", "environment", "dry_run",
   "deleted"}``, ``deleted`` being what was (or would be) removed, as the text output lists it
   (``delete Deployment ns/name`` on Kubernetes); an empty list when nothing was deployed.
+- ``history -o json``: ``{"schema": "servectl.history/v1", "model", "environment", "revisions":
+  [{"revision" (N), "applied_at" (UTC ISO 8601), "digests" (image label -> sha256:...),
+  "rollback_of" (N or null)}]}``, oldest first; an empty list when none is recorded.
+- ``rollback -o json``: ``{"schema": "servectl.rollback/v1", "model", "environment"}`` plus the
+  keys of one ``history`` revision: the revision the rollback recorded (``rollback_of`` says
+  which one it went back to).
 - ``rbac -o json``: a ``List`` of the deployer's objects.
 - Any error, with ``-o json``: ``{"schema": "servectl.error/v1", "error": {"message", "file",
   "field"}}`` on stdout (the one ``error:`` line still goes to stderr).
@@ -39,6 +45,8 @@ STATUS_SCHEMA = "servectl.status/v1"
 DELETE_SCHEMA = "servectl.delete/v1"
 APPLY_SCHEMA = "servectl.apply/v1"
 DIFF_SCHEMA = "servectl.diff/v1"
+HISTORY_SCHEMA = "servectl.history/v1"
+ROLLBACK_SCHEMA = "servectl.rollback/v1"
 
 
 def add_format(parser: argparse.ArgumentParser, *, text: str = "text") -> None:

@@ -18,6 +18,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="apply even when no node advertises the GPU/MIG resources yet (GPU node pools that "
         "an autoscaler grows from zero once a pod is Pending)",
     )
+    parser.add_argument(
+        "--canary",
+        type=int,
+        metavar="P",
+        help="run the new version beside the serving one with about P%% of requests, judged by its "
+        "own /metrics over the environment's canary window, then promote it or roll it back (exit 2)",
+    )
     _output.add_format(parser)
 
 
@@ -30,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             wait=not args.no_wait,
             preflight=not args.skip_gpu_preflight,
+            canary=args.canary,
         )
     if _output.wants_json(args):
         _output.print_json(

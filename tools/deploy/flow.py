@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tools.deploy.release import Release
 from tools.deploy.target import Applied, Status, Target, say
+from tools.errors import UserError
 from tools.k8s.render import render_inputs
 from tools.k8s.render.inputs import RenderInputs, load_inputs
 from tools.k8s.render.resolve import resolve_documents
@@ -130,9 +131,15 @@ class Deploy:
         timeout: float = 300,
         wait: bool = True,
         preflight: bool = True,
+        canary: int | None = None,
     ) -> Applied:
         """Asks the target whether it can run the model at all (unless ``preflight`` is off), then
-        builds and pushes (unless ``build`` is off), resolves and applies; waits for ready."""
+        builds and pushes (unless ``build`` is off), resolves and applies; waits for ready.
+        ``canary``: the percentage of requests the new version gets while it is judged (Target)."""
+        if canary is not None and not 1 <= canary <= 99:
+            raise UserError(f"--canary takes a percentage from 1 to 99, got {canary}")
+        if canary is not None and (dry_run or not wait):
+            raise UserError("--canary is judged while apply waits; it cannot go with --dry-run or --no-wait")
         if preflight:
             # Before the build: a cluster that can never run the GPU pods is known in a second,
             # not after a multi-GB CUDA image is built and pushed. Labels suffice (no digests).
@@ -145,7 +152,7 @@ class Deploy:
 
         enforce(self.env, digests or self.digest_overrides, push=not dry_run)
         release = self.release(digests)
-        applied = target.apply(release, dry_run=dry_run, timeout=timeout, wait=wait)
+        applied = target.apply(release, dry_run=dry_run, timeout=timeout, wait=wait, canary=canary)
         return replace(applied, images=release.images())
 
     def diff(self, target: Target) -> str:

@@ -21,6 +21,15 @@ class Revision:
     objects: list[dict]
     rollback_of: int | None = None
 
+    def summary(self) -> dict:
+        """JSON-ready, without the objects (``history``/``rollback -o json``, tools/commands/_output.py)."""
+        return {
+            "revision": self.number,
+            "applied_at": self.applied_at,
+            "digests": dict(self.digests),
+            "rollback_of": self.rollback_of,
+        }
+
     def describe(self) -> str:
         images = ", ".join(f"{label} {digest[:19]}" for label, digest in sorted(self.digests.items()))
         undo = f" (rollback to {self.rollback_of})" if self.rollback_of else ""

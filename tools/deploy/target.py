@@ -19,6 +19,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 from tools.deploy.release import Release
+from tools.deploy.revision import Revision
 from tools.errors import UserError
 from tools.k8s.schema.environments import Environment
 
@@ -63,9 +64,18 @@ class Target(ABC):
 
     @abstractmethod
     def apply(
-        self, release: Release, *, dry_run: bool = False, timeout: float = 300, wait: bool = True
+        self,
+        release: Release,
+        *,
+        dry_run: bool = False,
+        timeout: float = 300,
+        wait: bool = True,
+        canary: int | None = None,
     ) -> Applied:
-        """Makes the target run exactly ``release`` (resolved), pruning what it no longer renders."""
+        """Makes the target run exactly ``release`` (resolved), pruning what it no longer renders.
+        ``canary`` (1-99): first beside the serving version with about that share of requests,
+        judged by its own /metrics over the environment's ``canary`` window, then promoted, or
+        removed with a UserError naming the threshold it breached."""
 
     @abstractmethod
     def diff(self, release: Release) -> str:
@@ -87,10 +97,11 @@ class Target(ABC):
         """Raises a UserError naming the environment field when the target cannot run ``release``
         (Kubernetes: no node for its GPU pods); runs before anything is built, pushed or applied."""
 
-    def history(self, release: Release) -> list[str]:
-        """The model's recorded revisions, oldest first, one line each."""
+    def history(self, release: Release) -> list[Revision]:
+        """The model's recorded revisions, oldest first."""
         raise UserError(f"{self.env.name}: history is not kept for this kind of environment yet")
 
-    def rollback(self, release: Release, *, to: int | None = None, timeout: float = 300) -> str:
-        """Applies an earlier recorded revision again (default: the one before the latest)."""
+    def rollback(self, release: Release, *, to: int | None = None, timeout: float = 300) -> Revision:
+        """Applies an earlier recorded revision again (default: the one before the latest); the
+        revision this records."""
         raise UserError(f"{self.env.name}: rollback is not available for this kind of environment yet")

@@ -18,9 +18,9 @@ PLATFORM_COMPONENT = "platform"
 NAMESPACE_NAME = "kubernetes.io/metadata.name"
 # Only on pods the podman target plays: two podman environments on one machine must not collide.
 ENVIRONMENT = "servectl.io/environment"
-# Only on a pod the podman target starts beside the serving one to prove a new version ready
-# before the serving pod is replaced; status and delete tell the two apart by it.
-STANDBY = "servectl.io/standby"
+# Only on pods the podman target plays: which of a model's pods this is (a new version runs beside
+# the serving one, on its own loopback ports, behind the model's front proxy); status finds it by it.
+SLOT = "servectl.io/slot"
 # On a model's revision history ConfigMap (tools/deploy/kubernetes/revisions.py), which must not
 # carry INSTANCE: prune and delete would remove it.
 REVISIONS_OF = "servectl.io/revisions-of"

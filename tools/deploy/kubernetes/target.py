@@ -8,6 +8,7 @@ from pathlib import Path
 from tools.deploy.kubernetes import operations, preflight, revisions
 from tools.deploy.kubernetes.client import Cluster, connect
 from tools.deploy.release import Release
+from tools.deploy.revision import Revision
 from tools.deploy.target import Applied, Status, Target, say
 from tools.errors import UserError
 from tools.k8s.schema.environments import Environment
@@ -38,8 +39,16 @@ class KubernetesTarget(Target):
         preflight.check(self.cluster, release)
 
     def apply(
-        self, release: Release, *, dry_run: bool = False, timeout: float = 300, wait: bool = True
+        self,
+        release: Release,
+        *,
+        dry_run: bool = False,
+        timeout: float = 300,
+        wait: bool = True,
+        canary: int | None = None,
     ) -> Applied:
+        if canary is not None:
+            raise UserError(f"{self.env.name}: --canary runs on podman environments only so far (issue 17)")
         if dry_run or not wait:
             changes = operations.apply(self.cluster, release.objects, dry_run=dry_run, progress=say)
             changed = any(c.action != "unchanged" for c in changes)
@@ -51,16 +60,14 @@ class KubernetesTarget(Target):
         )
         return Applied(changed)
 
-    def history(self, release: Release) -> list[str]:
+    def history(self, release: Release) -> list[Revision]:
         history = revisions.History(self.cluster, release.model, revisions.namespace_of(release.objects))
-        return [r.describe() for r in history.revisions()]
+        return history.revisions()
 
-    def rollback(self, release: Release, *, to: int | None = None, timeout: float = 300) -> str:
+    def rollback(self, release: Release, *, to: int | None = None, timeout: float = 300) -> Revision:
         namespace = revisions.namespace_of(release.objects)
-        revision = revisions.rollback(
-            self.cluster, release.model, namespace, to=to, timeout=timeout, progress=say
-        )
-        return revision.describe()
+        model = release.model
+        return revisions.rollback(self.cluster, model, namespace, to=to, timeout=timeout, progress=say)
 
     def diff(self, release: Release) -> str:
         return "\n".join(str(c) for c in operations.diff(self.cluster, release.objects))

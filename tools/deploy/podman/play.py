@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from tools.errors import UserError
-from tools.k8s.label_keys import ENVIRONMENT, INSTANCE, STANDBY
+from tools.k8s.label_keys import ENVIRONMENT, INSTANCE, SLOT
 
 
 def playable(
@@ -50,10 +50,10 @@ def playable(
             if host_port:
                 port["hostPort"] = int(host_port)
                 port["hostIP"] = "127.0.0.1"
-                published.add(port.get("name") or str(port["containerPort"]))
+                published.add(_port_name(port))
                 kept.append(port)
         # podman 4.3 publishes a containerPort without hostPort on 0.0.0.0:<containerPort>: on
-        # every interface, and colliding with a second pod (the standby) on the same port.
+        # every interface, and colliding with a second pod (a new version) on the same port.
         if "ports" in container:
             container["ports"] = kept
     missing = set(host_ports) - published
@@ -117,24 +117,34 @@ def _materialize_config_maps(pod: dict, config_maps: Mapping[str, dict], state_d
     pod["volumes"] = new_volumes
 
 
-def standby(played: list[dict], host_ports: Mapping[int, int]) -> list[dict]:
-    """The same pod under another name, publishing on other loopback ports (old host port -> new),
-    so a new version can be proven ready beside the serving one before that one is removed."""
+def placed(played: list[dict], ports: Mapping[str, int], slot: str) -> list[dict]:
+    """The same pod as slot ``slot`` of the model (its name and SLOT label), publishing each port
+    on its own loopback port (port name -> port) instead of the environment's fixed one, which
+    the model's front proxy owns (tools/deploy/podman/front.py)."""
     played = copy.deepcopy(played)
     spec = deployment(played)
-    spec["metadata"]["name"] += "-standby"
-    spec["spec"]["template"]["metadata"]["labels"][STANDBY] = "true"
+    spec["metadata"]["name"] += f"-{slot}"
+    spec["spec"]["template"]["metadata"]["labels"][SLOT] = slot
     for container in spec["spec"]["template"]["spec"]["containers"]:
         for port in container.get("ports", []):
             if "hostPort" in port:
-                port["hostPort"] = host_ports[port["hostPort"]]
+                port["hostPort"] = ports[_port_name(port)]
     return played
 
 
-def host_ports(played: list[dict]) -> list[int]:
-    """Every loopback port the pod publishes."""
+def slot_of(played: list[dict]) -> str | None:
+    """The slot a placed pod plays in, None for a pod on the environment's fixed ports."""
+    return deployment(played)["spec"]["template"]["metadata"]["labels"].get(SLOT)
+
+
+def published(played: list[dict]) -> dict[str, int]:
+    """Every loopback port the pod publishes, by port name (or number)."""
     containers = deployment(played)["spec"]["template"]["spec"]["containers"]
-    return [p["hostPort"] for c in containers for p in c.get("ports", []) if "hostPort" in p]
+    return {_port_name(p): p["hostPort"] for c in containers for p in c.get("ports", []) if "hostPort" in p}
+
+
+def _port_name(port: Mapping) -> str:
+    return port.get("name") or str(port["containerPort"])
 
 
 def deployment(played: list[dict]) -> dict:

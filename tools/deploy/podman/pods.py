@@ -15,10 +15,10 @@ import urllib.request
 from dataclasses import dataclass, field
 
 from tools.deploy.podman.client import Podman
-from tools.deploy.podman.play import deployment, endpoint_url, instance_of, readiness_url
+from tools.deploy.podman.play import deployment, endpoint_url, instance_of, readiness_url, slot_of
 from tools.deploy.target import say
 from tools.errors import UserError
-from tools.k8s.label_keys import ENVIRONMENT, INSTANCE, STANDBY
+from tools.k8s.label_keys import ENVIRONMENT, INSTANCE, SLOT
 
 
 @dataclass
@@ -56,8 +56,9 @@ class Pods:
         self.podman = podman
         self.env_name = env_name
 
-    def list(self, played: list[dict]) -> list[dict]:
-        """The pods ``played`` started: the serving ones, or the standby one for a standby copy."""
+    def list(self, played: list[dict], *, every_slot: bool = False) -> list[dict]:
+        """The pods ``played`` started (those of its slot; without one, a pod played on the fixed
+        ports before the model had a front proxy), or with ``every_slot`` all of the model's."""
         proc = self.podman(
             "pod",
             "ps",
@@ -68,9 +69,10 @@ class Pods:
             "--filter",
             f"label={ENVIRONMENT}={self.env_name}",
         )
-        standby = STANDBY in deployment(played)["spec"]["template"]["metadata"]["labels"]
         pods = json.loads(proc.stdout or "[]")
-        return [p for p in pods if (STANDBY in (p.get("Labels") or {})) == standby]
+        if every_slot:
+            return pods
+        return [p for p in pods if (p.get("Labels") or {}).get(SLOT) == slot_of(played)]
 
     def status(self, model: str, played: list[dict] | None) -> LocalStatus:
         """Running, ready (the readiness probe answers 200), image, endpoint, restarts."""
@@ -113,9 +115,10 @@ class Pods:
             quoted += [line for line in text if not (poll and poll in line)][-lines:]
         return "\n".join(quoted)
 
-    def remove(self, played: list[dict]) -> list[str]:
-        """Removes the pods ``played`` started (SIGTERM, 10 s, then SIGKILL); returns their names."""
-        pods = self.list(played)
+    def remove(self, played: list[dict], *, every_slot: bool = False) -> list[str]:
+        """Removes the pods ``played`` started (SIGTERM, 10 s, then SIGKILL: the server drains what
+        it accepted); returns their names. ``every_slot``: all of the model's pods."""
+        pods = self.list(played, every_slot=every_slot)
         if pods:
             self.podman("pod", "rm", "--force", "--time", "10", *[p["Id"] for p in pods])
         return [p["Name"] for p in pods]

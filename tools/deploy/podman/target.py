@@ -6,8 +6,12 @@ Deployment, tools.deploy.podman.play), publishes the model's ports on 127.0.0.1 
 ``runAsNonRoot`` against the image's user before starting anything, runs one replica (host ports
 cannot be shared), and checks readiness itself by polling the readiness probe's path
 (tools.deploy.podman.pods). Pods run with restartPolicy Always, which podman honours when a server
-process dies; a new version is proven ready in a standby pod beside the serving one before it
-replaces it, so a version that never gets ready leaves the serving one untouched (``_apply``).
+process dies. The model's fixed ports belong to its front proxy (tools.deploy.podman.front),
+which forwards to the pods on their own loopback ports: a new version is started beside the
+serving one and proven ready before the proxy sends it anything, so a version that never gets
+ready leaves the serving one untouched, and a proven one takes over without the port ever going
+unanswered (``_apply``). ``apply --canary P`` first gives the new version P% of the traffic and
+judges it by its own /metrics (tools.deploy.podman.canary).
 
 What was last applied is kept in ``.build/local/<env>/<model>.yaml``, written atomically after a
 successful apply, so ``diff`` and ``status`` have something to compare with and Ctrl-C never
@@ -18,18 +22,23 @@ from __future__ import annotations
 
 import difflib
 import logging
+import secrets
 import socket
 from pathlib import Path
 
 import yaml
 
+from tools.deploy.podman.canary import watch
 from tools.deploy.podman.client import Podman, is_local_registry
-from tools.deploy.podman.play import deployment, endpoint_url, host_ports, playable, standby
+from tools.deploy.podman.front import Backend, Front, settle
+from tools.deploy.podman.play import deployment, endpoint_url, placed, playable, published
 from tools.deploy.podman.pods import LocalStatus, Pods
 from tools.deploy.podman.revisions import LocalHistory
 from tools.deploy.release import Release
+from tools.deploy.revision import Revision
 from tools.deploy.target import Applied, Status, Target, say
 from tools.errors import UserError
+from tools.k8s.label_keys import SLOT
 from tools.k8s.schema.environments import Environment
 from tools.paths import build_dir
 
@@ -54,28 +63,34 @@ class PodmanTarget(Target):
         return playable(release.objects, host_ports, env_name=self.env_name, state_dir=self.state_dir)
 
     def apply(
-        self, release: Release, *, dry_run: bool = False, timeout: float = 300, wait: bool = True
+        self,
+        release: Release,
+        *,
+        dry_run: bool = False,
+        timeout: float = 300,
+        wait: bool = True,
+        canary: int | None = None,
     ) -> Applied:
         # `wait` is not optional here: a pod is only replaced once the new one answers ready.
         played = self.playable(release)
         if dry_run:
             changes = self._diff(release.model, played)
             return Applied(bool(changes), [changes or f"{release.model}: no changes"])
-        changed = self._apply(release.model, played, timeout=timeout)
+        changed = self._apply(release.model, played, timeout=timeout, canary=canary)
         # Ready now: recorded (an unchanged apply repeats the latest revision, which is not re-added).
         revision = LocalHistory(self.state_dir, release.model).record(played, release.digests or {})
         say(f"{release.model}: {revision.describe()}")
         return Applied(changed, self._status(release.model, played).lines())
 
-    def history(self, release: Release) -> list[str]:
-        return [r.describe() for r in LocalHistory(self.state_dir, release.model).revisions()]
+    def history(self, release: Release) -> list[Revision]:
+        return LocalHistory(self.state_dir, release.model).revisions()
 
-    def rollback(self, release: Release, *, to: int | None = None, timeout: float = 300) -> str:
+    def rollback(self, release: Release, *, to: int | None = None, timeout: float = 300) -> Revision:
         history = LocalHistory(self.state_dir, release.model)
         revision = history.get(to)
         say(f"{release.model}: rolling back to {revision.describe()}")
         self._apply(release.model, revision.objects, timeout=timeout)  # proven beside, as any apply
-        return history.record(revision.objects, revision.digests, rollback_of=revision.number).describe()
+        return history.record(revision.objects, revision.digests, rollback_of=revision.number)
 
     def diff(self, release: Release) -> str:
         return self._diff(release.model, self.playable(release))
@@ -164,83 +179,120 @@ class PodmanTarget(Target):
             log.info("pulling %s", image)
             self.podman("pull", "--quiet", tls, image)
 
-    def _apply(self, model: str, played: list[dict], *, timeout: float = 300) -> bool:
+    def serving_pod(self, model: str) -> list[dict] | None:
+        """The serving pod of ``model`` as played (on its own ports), or None."""
+        return self._serving(model, self.applied(model))
+
+    def _serving(self, model: str, intent: list[dict] | None) -> list[dict] | None:
+        """The serving pod as played (on its own ports, behind the proxy), the pod an earlier
+        version of this target played on the fixed ports, or None."""
+        if not intent:
+            return None
+        stable = [b for b in Front(self.state_dir, model).backends() if b.track == "stable"]
+        return placed(intent, stable[0].ports, stable[0].slot) if stable else intent
+
+    def _route(self, model: str, intent: list[dict], *backends: tuple[str, int, list[dict]]) -> None:
+        """Points the model's fixed ports (``intent``'s) at (track, weight, placed pod)s."""
+        front = Front(self.state_dir, model)
+        front.route(
+            published(intent),
+            [
+                Backend(t, deployment(p)["spec"]["template"]["metadata"]["labels"][SLOT], w, published(p))
+                for t, w, p in backends
+            ],
+        )
+
+    def _apply(
+        self, model: str, played: list[dict], *, timeout: float = 300, canary: int | None = None
+    ) -> bool:
         """Plays the pod; returns False when it was already running exactly this and ready.
 
-        While an earlier version serves, the new one is first proven beside it (a standby pod on
-        other loopback ports): if that never becomes ready, the standby is removed, the serving
-        pod was never touched, and the error quotes the standby's own log lines. Only a proven
-        version replaces the serving pod; should that replacement still fail (a port taken in
-        between), the previous version is played again.
+        The new version is started beside the serving one on its own loopback ports. Nothing is
+        routed to it before it is ready: one that never is gets removed, the serving pod was never
+        touched, and the error quotes its own log lines. Once ready it gets the fixed ports from
+        the front proxy (all of them, or ``canary`` percent until its window is judged), and only
+        then is the old pod stopped (it drains what it had accepted).
         """
         previous = self.applied(model)
-        serving = self.pods.status(model, previous)
-        if previous == played and serving.ready:
+        old = self._serving(model, previous)
+        serving = self.pods.status(model, old)
+        proxied = old is not None and old is not previous
+        if previous == played and serving.ready and proxied:
+            if not Front(self.state_dir, model).pid():
+                self._route(model, previous, ("stable", 100, old))  # restarts the proxy
+                say(f"{model}: its proxy was not running; started it again")
             log.info("%s: unchanged and ready on %s", model, self.env_name)
             return False
+        if canary is not None and not (serving.ready and proxied):
+            raise UserError(
+                f"{model}: --canary needs a ready version serving behind the model's proxy on "
+                f"{self.env_name}; apply once without --canary first"
+            )
         self._pull(played)
         self._check_non_root(played)
+        slot = secrets.token_hex(3)
+        new = placed(played, {name: free_port() for name in published(played)}, slot)
+        manifest = self.state_dir / f"{model}.{slot}.play.yaml"
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        manifest.write_text(yaml.safe_dump_all(new, sort_keys=True))
         if serving.ready:
-            self._prove_beside(model, played, timeout=timeout)
-        if previous:
-            self.pods.remove(previous)
-        try:
-            self._play(model, played, timeout=timeout)
-        except UserError:
-            if not serving.ready:
-                raise  # nothing served before: the failed pod stays for `podman logs`
-            self.pods.remove(played)
-            say(f"{model}: replacement failed; playing the previous version again")
-            self._play(model, previous, timeout=timeout)
-            raise
-        return True
-
-    def _play(self, model: str, played: list[dict], *, timeout: float) -> None:
-        manifest = self.state_dir / f"{model}.play.yaml"
-        manifest.parent.mkdir(parents=True, exist_ok=True)
-        manifest.write_text(yaml.safe_dump_all(played, sort_keys=True))
-        log.info("%s: starting pod on %s", model, self.env_name)
-        self.podman("kube", "play", "--network", "slirp4netns", "--tls-verify=false", str(manifest))
-        self._write_record(model, played)  # before waiting: a pod that never gets ready can be deleted
-        self.pods.wait_ready(model, played, timeout=timeout)
-
-    def _prove_beside(self, model: str, played: list[dict], *, timeout: float) -> None:
-        """Starts ``played`` as a standby pod on free loopback ports and waits for it to be ready;
-        removes it either way. A UserError (the standby's log lines) if it never was ready."""
-        beside = standby(played, {port: free_port() for port in host_ports(played)})
-        self.pods.remove(beside)  # a standby left by an interrupted apply
-        manifest = self.state_dir / f"{model}.standby.yaml"
-        manifest.parent.mkdir(parents=True, exist_ok=True)
-        manifest.write_text(yaml.safe_dump_all(beside, sort_keys=True))
-        say(f"{model}: starting the new version beside the serving one ({endpoint_url(beside)})")
+            say(f"{model}: starting the new version beside the serving one ({endpoint_url(new)})")
+        else:
+            if old:
+                self.pods.remove(old)  # not ready: nothing to keep serving
+            self._write_record(model, played)  # before waiting: a pod that never gets ready can be deleted
+            say(f"{model}: starting the pod ({endpoint_url(new)})")
         try:
             self.podman("kube", "play", "--network", "slirp4netns", "--tls-verify=false", str(manifest))
-            self.pods.wait_ready(model, beside, timeout=timeout)
+            if not serving.ready:
+                self._route(model, played, ("stable", 100, new))
+            self.pods.wait_ready(model, new, timeout=timeout)
         except UserError as error:
+            if not serving.ready:
+                raise  # nothing served before: the failed pod stays for `podman logs`
+            self.pods.remove(new)
             kept = f"{model}: the new version was removed; the serving one was not touched"
             raise UserError(f"{error}\n{kept}") from None
         finally:
-            self.pods.remove(beside)
             manifest.unlink(missing_ok=True)
-
-    def _down(self, model: str, played: list[dict]) -> None:
-        self.pods.remove(played)
-
-    def _logs(self, played: list[dict]) -> str:
-        return self.pods.logs(played)
+        if canary is not None:
+            self._route(model, previous, ("stable", 100 - canary, old), ("canary", canary, new))
+            say(f"{model}: canary gets {canary}% of requests on {endpoint_url(previous)}")
+            breached = watch(self.pods, model, new, self.env.canary)
+            if breached:
+                self._route(model, previous, ("stable", 100, old))
+                settle()
+                self.pods.remove(new)
+                raise UserError(f"{model}: canary rolled back, {breached}; the stable version serves on")
+            say(f"{model}: canary promoted")
+        if proxied or not serving.ready:
+            self._route(model, played, ("stable", 100, new))
+            settle()
+            if serving.ready:
+                self.pods.remove(old)
+        else:  # the old pod holds the fixed ports itself (played before the proxy): one gap, once
+            self.pods.remove(old)
+            self._route(model, played, ("stable", 100, new))
+        self._write_record(model, played)
+        return True
 
     def _status(self, model: str, played: list[dict] | None = None) -> LocalStatus:
-        return self.pods.status(model, played or self.applied(model))
+        intent = played or self.applied(model)
+        status = self.pods.status(model, self._serving(model, intent))
+        if intent:
+            status.endpoint = endpoint_url(intent)  # the fixed port, the proxy's
+            if self._serving(model, intent) is not intent and not Front(self.state_dir, model).pid():
+                status.ready = False  # the pod answers, but nobody forwards the fixed port to it
+        return status
 
     def _delete(self, model: str) -> list[str]:
-        """Removes the model's pods (a standby one too) and record; returns the pods removed."""
+        """Removes the model's pods (every slot), its proxy and its record; returns the pods removed."""
         played = self.applied(model)
         if not played:
             return []
-        same_ports = {port: port for port in host_ports(played)}
-        removed = self.pods.remove(played) + self.pods.remove(standby(played, same_ports))
+        removed = self.pods.remove(played, every_slot=True)
+        Front(self.state_dir, model).remove()
         self._record(model).unlink()
-        (self.state_dir / f"{model}.play.yaml").unlink(missing_ok=True)
         return removed
 
 

@@ -139,3 +139,21 @@ def test_unreachable_server_is_one_line_and_exit_2(setup, tmp_path):
     error = json.loads(as_json.stdout)["error"]
     assert as_json.returncode == 2 and "cannot reach the API server" in error["message"]
     assert error["file"] == str(dead)
+
+
+def test_history_and_rollback_as_json_and_their_errors(setup):
+    kubeconfig, digest_file, _ = setup
+    history = servectl("history", kubeconfig, digest_file, "-o", "json")
+    assert history.returncode == 0, history.stderr
+    assert json.loads(history.stdout) == {
+        "schema": "servectl.history/v1",
+        "model": "yolo",
+        "environment": "staging",
+        "revisions": [],
+    }
+    refused = servectl("rollback", kubeconfig, digest_file, "-o", "json")
+    error = json.loads(refused.stdout)
+    assert refused.returncode == 2 and error["schema"] == "servectl.error/v1", refused.stdout
+    assert "nothing to roll back to" in error["error"]["message"]
+    line = one_error_line(servectl("rollback", kubeconfig, digest_file, "--to", "3"))
+    assert "nothing to roll back to" in line or "no revision 3" in line, line

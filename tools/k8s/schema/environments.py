@@ -191,6 +191,17 @@ class NetworkAccess(Strict):
     monitoringNamespace: DnsLabel | None = None  # Prometheus's: may scrape the metrics port
 
 
+class CanaryPolicy(Strict):
+    """How ``apply --canary P`` judges a canary (tools/deploy/canary.py): its own /metrics are read
+    for ``windowSeconds``; it is rolled back when more than ``maxErrorRatio`` of the client
+    requests it answered were 5xx, or when it answered fewer than ``minRequests`` (too little to
+    judge), and promoted otherwise."""
+
+    windowSeconds: float = Field(default=60, gt=0, le=3600)
+    maxErrorRatio: float = Field(default=0.01, ge=0, le=1)
+    minRequests: int = Field(default=20, ge=0)
+
+
 class Environment(Strict):
     """platform/environments/<env>.yaml."""
 
@@ -201,6 +212,7 @@ class Environment(Strict):
     cluster: Cluster
     features: Features = Features()
     network: NetworkAccess = NetworkAccess()
+    canary: CanaryPolicy = CanaryPolicy()
     nodeSelector: dict[LabelKey, LabelValue] = Field(default_factory=dict)
     tolerations: list[Toleration] = Field(default_factory=list)
     models: dict[DnsLabel, ModelEnvironment]
