@@ -21,6 +21,9 @@ ENVIRONMENT = "servectl.io/environment"
 # Only on pods the podman target plays: which of a model's pods this is (a new version runs beside
 # the serving one, on its own loopback ports, behind the model's front proxy); status finds it by it.
 SLOT = "servectl.io/slot"
+# Only on a canary Deployment's selector and pods (tools/deploy/kubernetes/canary.py): the usual
+# ``track: canary`` of a canary, under our prefix so it cannot clash with a user's own ``track``.
+TRACK = "servectl.io/track"
 # On a model's revision history ConfigMap (tools/deploy/kubernetes/revisions.py), which must not
 # carry INSTANCE: prune and delete would remove it.
 REVISIONS_OF = "servectl.io/revisions-of"

@@ -6,6 +6,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from tools.deploy.kubernetes import operations, preflight, revisions
+from tools.deploy.kubernetes.canary import judge
 from tools.deploy.kubernetes.client import Cluster, connect
 from tools.deploy.release import Release
 from tools.deploy.revision import Revision
@@ -48,7 +49,11 @@ class KubernetesTarget(Target):
         canary: int | None = None,
     ) -> Applied:
         if canary is not None:
-            raise UserError(f"{self.env.name}: --canary runs on podman environments only so far (issue 17)")
+            policy, model = self.env.canary, release.model
+            found = judge(self.cluster, release.objects, canary, policy, timeout=timeout, progress=say)
+            if found:
+                raise UserError(f"{model}: canary rolled back, {found}; the stable Deployment serves on")
+            say(f"{release.model}: canary promoted; rolling the stable Deployment to it")
         if dry_run or not wait:
             changes = operations.apply(self.cluster, release.objects, dry_run=dry_run, progress=say)
             changed = any(c.action != "unchanged" for c in changes)

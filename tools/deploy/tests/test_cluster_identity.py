@@ -262,3 +262,16 @@ def test_exec_plugin_api_version_lightkube_lacks_is_one_line(server, tmp_path):
         error.value
     )
     assert not (tmp_path / "runs").exists(), "the plugin was never run"
+
+
+def test_the_deployer_may_get_through_the_pod_proxy_and_nothing_more(server, admin, tmp_path):
+    """apply --canary reads canary pods' /metrics through the pod proxy: RBAC allows exactly GET.
+    (The pod does not exist, so an allowed GET gets 404; a refused request gets 403 first.)"""
+    path = f"/api/v1/namespaces/{INPUTS.namespace}/pods/no-such-pod:8000/proxy/metrics"
+    deployer = cert_kubeconfig(server, tmp_path, "ci-canary", (DEPLOYERS,))
+    with cluster.connect(deployer) as connected:
+        assert connected.http.get(path).status_code == 404
+        assert connected.http.post(path).status_code == 403
+    stranger = cert_kubeconfig(server, tmp_path, "ci-nobody", ("some-other-team",))
+    with cluster.connect(stranger) as connected:
+        assert connected.http.get(path).status_code == 403

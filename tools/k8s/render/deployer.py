@@ -54,6 +54,8 @@ def deployer_rules(inputs: RenderInputs) -> list[dict]:
     return [
         *_rules(MODEL_KINDS, MODEL_VERBS),
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
+        # apply --canary reads the canary pods' /metrics through the API server's pod proxy (GET).
+        {"apiGroups": [""], "resources": ["pods/proxy"], "verbs": ["get"]},
         *_rules(SHARED_NAMESPACED, SHARED_VERBS),
         {
             "apiGroups": [RBAC],
