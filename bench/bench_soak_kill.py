@@ -1,8 +1,10 @@
 """Soak with a crash: concurrency 16 for 60 s against a model on a podman environment, its server
-process SIGKILLed in the middle (issue 17).
+process SIGKILLed in the middle (issue 17). With ``--replace``, the model is instead replaced by
+another version in the middle (``servectl rollback``, so it needs two recorded revisions): the
+fixed port is the model's front proxy, and "during" spans the whole rollback.
 
     flock /tmp/cf-local.lock sh -c './dev apply yolo --env local &&
-        .venvs/dev/bin/python bench/bench_soak_kill.py [--env local --model yolo --seconds 60]'
+        .venvs/dev/bin/python bench/bench_soak_kill.py [--env local --model yolo --seconds 60] [--replace]'
 
 The model must already be applied (its pod's restartPolicy Always, tools/deploy/podman/play.py).
 Closed-loop clients post bus.jpg to /predict; a shed client waits its Retry-After. At half time
@@ -56,6 +58,9 @@ def main() -> int:
     parser.add_argument("--model", default="yolo")
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--replace", action="store_true", help="roll back to the previous revision instead of killing"
+    )
     args = parser.parse_args()
 
     deploy = Deploy.load(args.model, args.env)
@@ -88,14 +93,27 @@ def main() -> int:
     with ThreadPoolExecutor(args.concurrency) as pool:
         futures = [pool.submit(client) for _ in range(args.concurrency)]
         time.sleep(args.seconds / 2)
-        pid = server_pid(target, args.model)
-        os.kill(pid, signal.SIGKILL)
-        killed = time.monotonic() - start
-        print(f"SIGKILL to pid {pid} at {killed:.1f} s")
+        if args.replace:
+            killed = time.monotonic() - start
+            command = [sys.executable, "-m", "tools", "rollback", args.model, "--env", args.env]
+            rollback = subprocess.run(
+                command, capture_output=True, text=True, cwd=Path(__file__).parent.parent
+            )
+            replaced = time.monotonic() - start
+            said = rollback.stdout.strip() or rollback.stderr[-300:]
+            print(f"rollback from {killed:.1f} s to {replaced:.1f} s: {said}")
+        else:
+            pid = server_pid(target, args.model)
+            os.kill(pid, signal.SIGKILL)
+            killed = time.monotonic() - start
+            print(f"SIGKILL to pid {pid} at {killed:.1f} s")
         for future in futures:
             future.result()
 
-    recovered = min((t for t, o, _ in results if t > killed and o == "ok"), default=None)
+    if args.replace:
+        recovered = replaced  # "during": the whole replacement; the port was never expected to close
+    else:
+        recovered = min((t for t, o, _ in results if t > killed and o == "ok"), default=None)
     windows = {
         "before": (0, killed),
         "during": (killed, recovered if recovered is not None else args.seconds),
@@ -114,7 +132,8 @@ def main() -> int:
     if recovered is None:
         print("no answer after the kill: the model did not come back")
         return 1
-    print(f"first answer {recovered - killed:.1f} s after the kill")
+    if not args.replace:
+        print(f"first answer {recovered - killed:.1f} s after the kill")
     with target:
         print("\n".join(deploy.status(target).lines[:1]))
     return 0

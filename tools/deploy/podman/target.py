@@ -230,7 +230,7 @@ class PodmanTarget(Target):
             )
         self._pull(played)
         self._check_non_root(played)
-        slot = secrets.token_hex(3)
+        slot = "v" + secrets.token_hex(3)  # never all digits: podman would read the label as a number
         new = placed(played, {name: free_port() for name in published(played)}, slot)
         manifest = self.state_dir / f"{model}.{slot}.play.yaml"
         manifest.parent.mkdir(parents=True, exist_ok=True)
