@@ -37,6 +37,7 @@ from tools.deploy.kubernetes.objects import delete_one, prepare
 from tools.errors import UserError
 from tools.k8s.label_keys import TRACK
 from tools.k8s.schema.environments import CanaryPolicy
+from tools.k8s.schema.runtime_metrics import RuntimeMetrics
 
 Progress = Callable[[str], None]
 MetricsReader = Callable[[Cluster, str, str, int, str], str]
@@ -82,13 +83,15 @@ def judge(
     objects: Sequence[Mapping],
     percent: int,
     policy: CanaryPolicy,
+    vocabulary: RuntimeMetrics,
     *,
     timeout: float,
     interval: float = 2.0,
     progress: Progress | None = None,
     read: MetricsReader = pod_proxy_metrics,
 ) -> str | None:
-    """Runs the canary beside the serving Deployment and watches it; the threshold breached (the
+    """Runs the canary beside the serving Deployment and watches it, counting requests and errors
+    as the runtime's metric ``vocabulary`` does; the threshold breached (the
     canary is then deleted, the stable Deployment untouched), or None (the canary is left for the
     caller's apply to prune as it rolls the stable Deployment to the same version)."""
     say = progress or (lambda _line: None)
@@ -100,7 +103,7 @@ def judge(
     say(f"{name}: {body['spec']['replicas']} replica(s) beside the serving Deployment (about {percent}%)")
     cluster.client.apply(canary.resource(body), field_manager=FIELD_MANAGER, force=True)
     try:
-        found = _watch(cluster, objects, body, policy, timeout, interval, say, read)
+        found = _watch(cluster, objects, body, (policy, vocabulary), timeout, interval, say, read)
     except BaseException:
         delete_one(cluster, canary)
         raise
@@ -109,7 +112,8 @@ def judge(
     return found
 
 
-def _watch(cluster, objects, body, policy: CanaryPolicy, timeout, interval, say, read) -> str | None:
+def _watch(cluster, objects, body, judged, timeout, interval, say, read) -> str | None:
+    policy, vocabulary = judged
     namespace = body["metadata"]["namespace"]
     try:  # not ready, no pods get requests from the Service (its endpoints list only ready pods)
         operations.wait_ready(cluster, [body], timeout=timeout, interval=interval, progress=say)
@@ -126,8 +130,7 @@ def _watch(cluster, objects, body, policy: CanaryPolicy, timeout, interval, say,
             raise NoRequestMetrics("the canary has no pods")
         total = Counts(0, 0)
         for pod in pods:
-            one = counts(read(cluster, namespace, pod, port, path))
-            total = Counts(total.requests + one.requests, total.errors + one.errors)
+            total += counts(read(cluster, namespace, pod, port, path), vocabulary)
         return total
 
     try:
@@ -138,7 +141,7 @@ def _watch(cluster, objects, body, policy: CanaryPolicy, timeout, interval, say,
             window = scrape() - start
             found = breach(window, policy, final=final)
             if found or final:
-                say(f"canary answered {window.requests:.0f} request(s), {window.errors:.0f} 5xx")
+                say(f"canary answered {window.requests:.0f} request(s), {window.errors:.0f} error(s)")
                 return found
     except (NoRequestMetrics, httpx2.TransportError) as error:
         return f"its /metrics could not be read: {error}"

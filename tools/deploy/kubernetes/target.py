@@ -49,8 +49,9 @@ class KubernetesTarget(Target):
         canary: int | None = None,
     ) -> Applied:
         if canary is not None:
-            policy, model = self.env.canary, release.model
-            found = judge(self.cluster, release.objects, canary, policy, timeout=timeout, progress=say)
+            policy, model, vocabulary = self.env.canary, release.model, release.inputs.metrics
+            objects = release.objects
+            found = judge(self.cluster, objects, canary, policy, vocabulary, timeout=timeout, progress=say)
             if found:
                 raise UserError(f"{model}: canary rolled back, {found}; the stable Deployment serves on")
             say(f"{release.model}: canary promoted; rolling the stable Deployment to it")

@@ -12,6 +12,7 @@ from tools.deploy.podman.play import published
 from tools.deploy.podman.pods import Pods
 from tools.deploy.target import say
 from tools.k8s.schema.environments import CanaryPolicy
+from tools.k8s.schema.runtime_metrics import RuntimeMetrics
 
 
 def metrics_text(canary: list[dict]) -> str:
@@ -22,12 +23,19 @@ def metrics_text(canary: list[dict]) -> str:
         return response.read().decode()
 
 
-def watch(pods: Pods, model: str, canary: list[dict], policy: CanaryPolicy, poll: float = 1.0) -> str | None:
-    """Watches the canary for ``policy.windowSeconds``; the threshold it breached (with the
-    measured value), or None to promote it. A canary that stops being ready, or whose metrics
-    cannot be read, is a breach at once."""
+def watch(
+    pods: Pods,
+    model: str,
+    canary: list[dict],
+    policy: CanaryPolicy,
+    vocabulary: RuntimeMetrics,
+    poll: float = 1.0,
+) -> str | None:
+    """Watches the canary for ``policy.windowSeconds``, counting requests and errors as the
+    runtime's ``vocabulary`` does; the threshold it breached (with the measured value), or None
+    to promote it. A canary that stops being ready, or whose metrics cannot be read, is a breach."""
     try:
-        start = counts(metrics_text(canary))
+        start = counts(metrics_text(canary), vocabulary)
     except (urllib.error.URLError, OSError, NoRequestMetrics) as error:
         return f"its /metrics could not be read: {error}"
     opened = time.monotonic()
@@ -39,19 +47,19 @@ def watch(pods: Pods, model: str, canary: list[dict], policy: CanaryPolicy, poll
         if not pods.status(model, canary).ready:
             return f"it stopped being ready after {waited:.0f} s"
         try:
-            window = counts(metrics_text(canary)) - start
+            window = counts(metrics_text(canary), vocabulary) - start
         except (urllib.error.URLError, OSError, NoRequestMetrics) as error:
             return f"its /metrics could not be read: {error}"
         found = breach(window, policy, final=final)
         if found or final:
             say(
-                f"{model}: canary answered {window.requests:.0f} request(s), {window.errors:.0f} 5xx, "
+                f"{model}: canary answered {window.requests:.0f} request(s), {window.errors:.0f} error(s), "
                 f"in {waited:.0f} s"
             )
             return found
         if waited >= next_report:
             say(
                 f"{model}: canary window {waited:.0f}s of {policy.windowSeconds:g}s: "
-                f"{window.requests:.0f} request(s), {window.errors:.0f} 5xx"
+                f"{window.requests:.0f} request(s), {window.errors:.0f} error(s)"
             )
             next_report += 10

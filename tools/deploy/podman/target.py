@@ -40,6 +40,7 @@ from tools.deploy.target import Applied, Status, Target, say
 from tools.errors import UserError
 from tools.k8s.label_keys import SLOT
 from tools.k8s.schema.environments import Environment
+from tools.k8s.schema.runtime_metrics import RuntimeMetrics
 from tools.paths import build_dir
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,8 @@ class PodmanTarget(Target):
         if dry_run:
             changes = self._diff(release.model, played)
             return Applied(bool(changes), [changes or f"{release.model}: no changes"])
-        changed = self._apply(release.model, played, timeout=timeout, canary=canary)
+        judged = (canary, release.inputs.metrics) if canary is not None else None
+        changed = self._apply(release.model, played, timeout=timeout, canary=judged)
         # Ready now: recorded (an unchanged apply repeats the latest revision, which is not re-added).
         revision = LocalHistory(self.state_dir, release.model).record(played, release.digests or {})
         say(f"{release.model}: {revision.describe()}")
@@ -203,14 +205,20 @@ class PodmanTarget(Target):
         )
 
     def _apply(
-        self, model: str, played: list[dict], *, timeout: float = 300, canary: int | None = None
+        self,
+        model: str,
+        played: list[dict],
+        *,
+        timeout: float = 300,
+        canary: tuple[int, RuntimeMetrics] | None = None,
     ) -> bool:
         """Plays the pod; returns False when it was already running exactly this and ready.
 
         The new version is started beside the serving one on its own loopback ports. Nothing is
         routed to it before it is ready: one that never is gets removed, the serving pod was never
         touched, and the error quotes its own log lines. Once ready it gets the fixed ports from
-        the front proxy (all of them, or ``canary`` percent until its window is judged), and only
+        the front proxy (all of them, or ``canary``'s percent until its window is judged by the
+        runtime's metric vocabulary), and only
         then is the old pod stopped (it drains what it had accepted).
         """
         previous = self.applied(model)
@@ -256,9 +264,10 @@ class PodmanTarget(Target):
         finally:
             manifest.unlink(missing_ok=True)
         if canary is not None:
-            self._route(model, previous, ("stable", 100 - canary, old), ("canary", canary, new))
-            say(f"{model}: canary gets {canary}% of requests on {endpoint_url(previous)}")
-            breached = watch(self.pods, model, new, self.env.canary)
+            percent, vocabulary = canary
+            self._route(model, previous, ("stable", 100 - percent, old), ("canary", percent, new))
+            say(f"{model}: canary gets {percent}% of requests on {endpoint_url(previous)}")
+            breached = watch(self.pods, model, new, self.env.canary, vocabulary)
             if breached:
                 self._route(model, previous, ("stable", 100, old))
                 settle()

@@ -19,13 +19,13 @@ import pytest
 from lightkube import ApiError, Client, KubeConfig
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Pod
-from prometheus_client import REGISTRY, generate_latest
+from prometheus_client import CollectorRegistry, Counter, generate_latest
 
-from runtimes.fastapi.metrics import REQUESTS
 from tools.deploy import kubernetes as cluster
 from tools.deploy.kubernetes import canary, revisions
 from tools.errors import UserError
 from tools.k8s.label_keys import TRACK
+from tools.k8s.schema.catalog import Catalog
 from tools.k8s.schema.environments import CanaryPolicy
 from tools.testing.k8s_objects import TEST_IMAGE, for_kubernetes_1_20, model_objects, platform_objects
 
@@ -34,6 +34,7 @@ _names = itertools.count()
 GOOD, NEW = TEST_IMAGE, TEST_IMAGE.replace("ab" * 32, "cd" * 32)
 BAD = TEST_IMAGE.replace("ab" * 32, "ef" * 32)
 POLICY = CanaryPolicy(windowSeconds=0.5, maxErrorRatio=0.05, minRequests=5)
+FASTAPI = Catalog().runtime_metrics("fastapi")  # what yolo's runtime counts as requests and errors
 
 
 @pytest.fixture
@@ -93,11 +94,14 @@ def deployments(kube, namespace) -> dict[str, str]:
 
 
 def metrics_of(status: int):
-    """A reader giving the runtime's real /metrics text after 10 more requests answered ``status``."""
+    """In place of the pod proxy's GET: exposition text (prometheus-client's) of the fastapi
+    runtime's request counter after 10 more /predict answers with ``status`` at each read."""
+    registry = CollectorRegistry()
+    requests = Counter("model_server_requests", "answers", ["route", "method", "status"], registry=registry)
 
     def read(_cluster, _namespace, _pod, _port, _path) -> str:
-        REQUESTS.labels(route="/predict", method="POST", status=str(status)).inc(10)
-        return generate_latest(REGISTRY).decode()
+        requests.labels(route="/predict", method="POST", status=str(status)).inc(10)
+        return generate_latest(registry).decode()
 
     return read
 
@@ -119,7 +123,7 @@ def test_the_canary_deployment_shares_the_service_and_is_sized_by_percent(
     assert service["spec"]["selector"].items() <= pod_labels.items()  # the Service sends it requests
     assert body["spec"]["selector"]["matchLabels"][TRACK] == "canary" == pod_labels[TRACK]
     with cluster.connect(apiserver) as connected:  # the server accepts it beside the stable one
-        found = canary.judge(connected, objects(namespace, NEW), 25, POLICY, timeout=5, interval=0.1,
+        found = canary.judge(connected, objects(namespace, NEW), 25, POLICY, FASTAPI, timeout=5, interval=0.1,
                              read=metrics_of(200))  # fmt: skip
     assert found is None
     assert deployments(kube, namespace)["yolo-canary"] == NEW  # left for apply to prune
@@ -129,7 +133,8 @@ def test_promoted_canary_is_pruned_as_the_stable_deployment_rolls_to_it(apiserve
     serving(apiserver, namespace)
     with cluster.connect(apiserver) as connected:
         new = objects(namespace, NEW)
-        assert canary.judge(connected, new, 25, POLICY, timeout=5, interval=0.1, read=metrics_of(200)) is None
+        read = metrics_of(200)
+        assert canary.judge(connected, new, 25, POLICY, FASTAPI, timeout=5, interval=0.1, read=read) is None
         revisions.apply_recorded(connected, "yolo", new, {}, timeout=10, interval=0.1)
     assert deployments(kube, namespace) == {"yolo": NEW}
 
@@ -140,9 +145,9 @@ def test_a_failing_canary_is_deleted_naming_the_threshold_and_the_stable_one_is_
     serving(apiserver, namespace)
     before = kube.get(Deployment, "yolo", namespace=namespace).metadata.resourceVersion
     with cluster.connect(apiserver) as connected:
-        found = canary.judge(connected, objects(namespace, NEW), 25, POLICY, timeout=5, interval=0.1,
+        found = canary.judge(connected, objects(namespace, NEW), 25, POLICY, FASTAPI, timeout=5, interval=0.1,
                              read=metrics_of(500))  # fmt: skip
-    assert found == "maxErrorRatio 0.05 breached: 1.000 (10 of 10 requests answered 5xx)"
+    assert found == "maxErrorRatio 0.05 breached: 1.000 (10 of 10 requests were errors)"
     assert deployments(kube, namespace) == {"yolo": GOOD}
     assert kube.get(Deployment, "yolo", namespace=namespace).metadata.resourceVersion == before
 
@@ -150,7 +155,7 @@ def test_a_failing_canary_is_deleted_naming_the_threshold_and_the_stable_one_is_
 def test_a_canary_never_ready_is_deleted(apiserver, kube, namespace, kubelet):
     serving(apiserver, namespace)
     with cluster.connect(apiserver) as connected:
-        found = canary.judge(connected, objects(namespace, BAD), 25, POLICY, timeout=1, interval=0.1)
+        found = canary.judge(connected, objects(namespace, BAD), 25, POLICY, FASTAPI, timeout=1, interval=0.1)
     assert found.startswith("the canary was not ready after 1 s: yolo-canary 0/1 ready"), found
     assert deployments(kube, namespace) == {"yolo": GOOD}
 
@@ -163,9 +168,9 @@ def test_metrics_read_through_the_real_pod_proxy_or_the_canary_is_rolled_back(
     that an unreadable canary is never promoted."""
     serving(apiserver, namespace)
     with cluster.connect(apiserver) as connected:
-        found = canary.judge(connected, objects(namespace, NEW), 25, POLICY, timeout=5, interval=0.1)
+        found = canary.judge(connected, objects(namespace, NEW), 25, POLICY, FASTAPI, timeout=5, interval=0.1)
         with pytest.raises(UserError, match="needs the model rolled out"):
-            canary.judge(connected, objects(f"{namespace}-absent", NEW), 25, POLICY, timeout=1)
+            canary.judge(connected, objects(f"{namespace}-absent", NEW), 25, POLICY, FASTAPI, timeout=1)
     assert found.startswith(
         "its /metrics could not be read: pod proxy to yolo-canary-0:8000/metrics answered"
     ), found
