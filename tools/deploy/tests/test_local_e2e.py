@@ -123,6 +123,11 @@ def test_apply_predict_change_reapply_delete(e2e):
             "nonexistent",
         ),
         (("status", "yolo", "--env", ENV, "--digest-file", "no-equals-sign"), "expects LABEL=VALUE"),
+        (("apply", "yolo", "--env", ENV, "--canary", "100"), "--canary takes a percentage from 1 to 99"),
+        (
+            ("apply", "yolo", "--env", ENV, "--canary", "5", "--no-wait"),
+            "cannot go with --dry-run or --no-wait",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_changes_nothing(e2e, args, message):
