@@ -1,7 +1,8 @@
 """Canary and gapless replacement on a podman environment: real podman, real yolo image, the real
 front proxy (tools/deploy/podman/proxy.py) on the model's fixed port.
 
-Clients post bus.jpg to the fixed port the whole time, through every step:
+Clients post bus.jpg to the fixed HTTP port the whole time, through every step (and a gRPC
+client, tritonclient, asks the fixed gRPC port before and after the replacement):
 1. a first apply puts the model behind its proxy;
 2. `apply --canary 50` of a good new version (app code changed): both versions answer, the canary
    is judged by its own /metrics over the environment's window and promoted;
@@ -27,12 +28,16 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
+import tritonclient.grpc
 import yaml
+from PIL import Image
 
 from tools import daemons
 from tools.deploy.podman.proxy import TRACK_HEADER
 from tools.deploy.tests import local_repo
+from tools.testing.ports import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.container]
 
@@ -54,6 +59,8 @@ def cli(tmp_path_factory):
     for made in local_repo.local_repo(tmp_path_factory, ENV):
         env_file = made.root / f"platform/environments/{ENV}.yaml"
         env_data = yaml.safe_load(env_file.read_text())
+        made.grpc_port = free_port()  # gRPC through the proxy too (forwarded per connection)
+        env_data["models"]["yolo"]["hostPorts"]["grpc"] = made.grpc_port
         env_file.write_text(yaml.safe_dump({**env_data, "canary": POLICY}))
         yield made
 
@@ -93,6 +100,15 @@ def clients(url: str, count: int = 2):
         print(f"\n{url}: {dict(outcomes)}")
 
 
+def grpc_detections(cli) -> list[int]:
+    """The class ids tritonclient's gRPC client gets for bus.jpg through the fixed gRPC port."""
+    client = tritonclient.grpc.InferenceServerClient(f"127.0.0.1:{cli.grpc_port}")
+    image = np.asarray(Image.open(BUS_JPG).convert("RGB"), dtype=np.uint8)
+    tensor = tritonclient.grpc.InferInput("image", list(image.shape), "UINT8")
+    tensor.set_data_from_numpy(image)
+    return client.infer("yolo", [tensor]).as_numpy("class_ids").tolist()
+
+
 def proxy_pid(cli) -> int:
     return json.loads((cli.out / "local" / ENV / "yolo.proxy.json").read_text())["pid"]
 
@@ -102,6 +118,7 @@ def test_canary_promotes_a_good_version_rolls_back_a_bad_one_and_the_port_never_
     cli("apply", "yolo", "--env", ENV)
     (first,) = local_repo.pods(ENV)
     assert daemons.alive(proxy_pid(cli))
+    assert grpc_detections(cli).count(0) >= 3  # class 0: "Normal", as the REST answers name it
 
     # 2. A good new version, judged as a canary with half the requests, is promoted.
     handler = cli.root / "models/yolo/handler.py"
@@ -145,6 +162,7 @@ def test_canary_promotes_a_good_version_rolls_back_a_bad_one_and_the_port_never_
     assert set(seen) == {"stable 200"}, seen
     (third,) = local_repo.pods(ENV)
     assert third["Id"] != second["Id"]
+    assert grpc_detections(cli).count(0) >= 3  # the gRPC port moved to the new pod as well
 
     # 5. Delete stops the proxy and removes every pod.
     pid = proxy_pid(cli)
