@@ -196,13 +196,21 @@ class Supervisor:
         opts = self.options
         start = last_change = time.monotonic()
         last_count: float | None = None
+        unanswered = False
         while time.monotonic() - start < opts.drain_timeout:
+            if self.process.poll() is not None:
+                return
             try:
                 count = inference_requests_total(opts.url("metrics"))
                 pending = pending_requests(opts.url("management"))
             except (OSError, ValueError, KeyError) as error:
-                log.info("drain: TorchServe does not answer (%s); stopping", error)
-                return
+                # A JVM busy with the requests being drained can be slow to answer: stopping now
+                # would cut exactly those off. Keep asking until the drain timeout.
+                if not unanswered:
+                    log.info("drain: TorchServe does not answer yet (%s); asking again", error)
+                unanswered = True
+                time.sleep(0.2)
+                continue
             now = time.monotonic()
             if count != last_count:
                 last_count, last_change = count, now

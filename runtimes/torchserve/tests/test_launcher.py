@@ -151,9 +151,15 @@ def test_sigterm_drains_requests_in_flight_then_exits_0(probe_store, tmp_path):
         assert status == 200 and b'"not_torch": true' in body  # the worker ran on the stand-in
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
             # One worker: these run one after another, the last finishing ~1.6 s after SIGTERM.
+            arrived = launcher.inference_requests_total(server.url("metrics"))
             futures = [pool.submit(post, server, b"0.4") for _ in range(4)]
-            time.sleep(0.3)
+            # In flight means TorchServe has them (counted on arrival), however loaded the machine.
+            deadline = time.monotonic() + 60
+            while launcher.inference_requests_total(server.url("metrics")) < arrived + 4:
+                assert time.monotonic() < deadline, "the 4 requests never reached TorchServe"
+                time.sleep(0.05)
             server.process.send_signal(signal.SIGTERM)
+            assert not all(f.done() for f in futures)  # one worker, 0.4 s each: some still queued
             results = [f.result() for f in futures]
         assert [status for status, _ in results] == [200] * 4, results
         assert server.process.wait(60) == 0
