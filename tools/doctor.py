@@ -24,7 +24,12 @@ SETUP_ALL = "run ./dev setup --all"
 PAUSE_DIRS = ("/usr/local/libexec/podman", "/usr/local/lib/podman", "/usr/libexec/podman", "/usr/lib/podman")
 # Processes that hold a local pod's host port: the port belongs to a pod `apply` will replace.
 POD_PORT_HOLDERS = {"slirp4netns", "rootlessport", "conmon", "podman", "rootlessport-ch"}
-MIN_FREE_GIB = {"demo": 8, "test": 20}
+# Measured on 2026-11-30 (what a clean clone writes after setup, when doctor runs), plus ~30%:
+# demo: the yolo build dir 0.3 GB, its registry copy 0.16 GB, podman's unpacked image 0.43 GB;
+# test: the full `./dev test`, disk use sampled every 20 s (checkout, podman storage, TMPDIR),
+# peaked 7.7 GiB above what it was when doctor ran (most of it test_reproducible's two build dirs).
+# (An unmeasured 20 GiB once stopped CI on a machine with 18.8 GiB free: these are measured.)
+MIN_FREE_GIB = {"demo": 2, "test": 10}
 
 
 @dataclass(frozen=True)
