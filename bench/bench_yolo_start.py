@@ -3,10 +3,10 @@
     flock /tmp/cf-local.lock .venvs/dev/bin/python bench/bench_yolo_start.py [--runs 5]
 
 Needs the model applied once (``python -m tools apply yolo --env local``, which builds, pushes
-and pulls the image): this replays the exact pod that apply recorded
-(``.build/local/local/yolo.play.yaml``), ``--runs`` times, removing the pod between runs and
-leaving it running at the end as apply left it. It uses the `local` environment's fixed ports,
-hence the lock.
+and pulls the image): this plays the exact pod that apply recorded, in a slot of its own on free
+loopback ports beside the serving pod (as apply starts a new version), ``--runs`` times, removing
+it after each run. The serving pod and the model's proxy are never touched. The lock keeps other
+runs from replacing the model meanwhile.
 
 Per run: from invoking ``podman kube play`` to the first 200 on /ready (polled every 20 ms), split
 by the server's own log lines into: podman (until the server process exists), interpreter and
@@ -24,18 +24,21 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tools.deploy.flow import Deploy
 from tools.deploy.podman import PodmanTarget
 from tools.deploy.podman.client import podman_env
-from tools.deploy.podman.play import deployment, instance_of, readiness_url
-from tools.paths import build_dir
+from tools.deploy.podman.play import deployment, placed, published, readiness_url
+from tools.testing.ports import free_port
 
 STARTUP = re.compile(
     r"startup: process started [\d.]+ s ago \(epoch (?P<epoch>[\d.]+)\); .* took (?P<imports>[\d.]+) s"
@@ -58,25 +61,26 @@ def ready(url: str) -> bool:
         return False
 
 
-def server_log(target: PodmanTarget, played: list[dict]) -> str:
-    """The whole log of the pod's server container (its start-up lines come before the polls)."""
-    pods = target._pods(instance_of(played))
-    names = [c["Names"] for p in pods for c in p.get("Containers", []) if "infra" not in c["Names"]]
-    logs = [podman("logs", name, check=False) for name in names]
-    return "\n".join(proc.stdout + proc.stderr for proc in logs)
-
-
-def one_run(target: PodmanTarget, played: list[dict], manifest: Path, url: str, timeout: float) -> dict:
-    target._down("yolo", played)
-    started = time.time()
-    podman("kube", "play", "--network", "slirp4netns", "--tls-verify=false", str(manifest))
+def one_run(target: PodmanTarget, intent: list[dict], image: str, timeout: float) -> dict:
+    """Plays ``intent`` with ``image`` in a bench slot on free ports; the timings of its start."""
+    pod = placed(intent, {name: free_port() for name in published(intent)}, "bench")
+    deployment(pod)["spec"]["template"]["spec"]["containers"][0]["image"] = image
+    url = readiness_url(pod)
+    with tempfile.NamedTemporaryFile("w", suffix=".play.yaml") as manifest:
+        yaml.safe_dump_all(pod, manifest, sort_keys=True)
+        manifest.flush()
+        started = time.time()
+        podman("kube", "play", "--network", "slirp4netns", "--tls-verify=false", manifest.name)
     played_at = time.time()
-    while not ready(url):
-        if time.time() - started > timeout:
-            raise SystemExit(f"not ready after {timeout} s:\n{server_log(target, played)[-3000:]}")
-        time.sleep(POLL_SECONDS)
-    total = time.time() - started
-    log = server_log(target, played)
+    try:
+        while not ready(url):
+            if time.time() - started > timeout:
+                raise SystemExit(f"not ready after {timeout} s:\n{target.pods.logs(pod, lines=40)}")
+            time.sleep(POLL_SECONDS)
+        total = time.time() - started
+        log = target.pods.logs(pod, lines=500)
+    finally:
+        target.pods.remove(pod)
     startup, loaded = STARTUP.search(log), LOADED.search(log)
     if not (startup and loaded):
         raise SystemExit(f"the server's startup lines are missing from its log:\n{log[-3000:]}")
@@ -123,26 +127,21 @@ def main() -> int:
     )
     args = parser.parse_args()
     target = PodmanTarget(Deploy.load("yolo", "local").env)
-    played = target.applied("yolo")
-    manifest = target.state_dir / "yolo.play.yaml"
-    if not played or not manifest.exists():
-        raise SystemExit(f"apply yolo to local first (python -m tools apply yolo --env local); no {manifest}")
-    url = readiness_url(played)
-    image = deployment(played)["spec"]["template"]["spec"]["containers"][0]["image"]
-    print(f"image {image}\nreadiness {url}\nmanifest {manifest.relative_to(build_dir().parent)}")
-    manifests = {"applied": manifest}
+    intent = target.applied("yolo")
+    if not intent:
+        raise SystemExit("apply yolo to local first (python -m tools apply yolo --env local)")
+    image = deployment(intent)["spec"]["template"]["spec"]["containers"][0]["image"]
+    images = {"applied": image}
+    print(f"image {image}")
     if args.baseline:
-        baseline = manifest.with_name("yolo.baseline.play.yaml")
-        baseline.write_text(manifest.read_text().replace(image, args.baseline))
-        manifests["baseline"] = baseline
+        images["baseline"] = args.baseline
         print(f"baseline {args.baseline}")
     print(f"load average before: {load_average()}")
-    runs: dict[str, list[dict]] = {name: [] for name in manifests}
-    # Per round the baseline first, then the applied image: the pod is left as apply left it.
-    for _ in range(args.runs):
-        for name in reversed(manifests):
-            runs[name].append(one_run(target, played, manifests[name], url, args.timeout))
-    medians = {name: print_runs(f"{name} image", runs[name]) for name in manifests}
+    runs: dict[str, list[dict]] = {name: [] for name in images}
+    for _ in range(args.runs):  # per round the baseline first, then the applied image
+        for name in reversed(images):
+            runs[name].append(one_run(target, intent, images[name], args.timeout))
+    medians = {name: print_runs(f"{name} image", runs[name]) for name in images}
     print(f"\nload average after: {load_average()}")
     total = medians["applied"]["total"]
     verdict = "met" if total <= 2.0 else "NOT met"
