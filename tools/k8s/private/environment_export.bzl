@@ -17,36 +17,15 @@ the CLI's own schema classes). The graph check compares every export_runner with
 """
 
 load("//platform:environments.bzl", "ENVIRONMENTS", "ENVIRONMENT_IMAGES", "ENVIRONMENT_VERIFIER_IMAGES")
-load(":runner_files.bzl", "labelled_files", "runfiles_path", "shell_quote")
+load(":runner_files.bzl", "CLI_RUNNER_ATTRS", "labelled_files", "runfiles_path", "shell_quote")
 
-_ATTRS = {
-    "cli": attr.label(
-        doc = "The servectl py_binary (python -m tools).",
-        default = Label("//tools:servectl"),
-        executable = True,
-        cfg = "target",
-    ),
-    "data": attr.label_list(
-        doc = "What the CLI reads at run time: every model.yaml, platform data, the runtimes' hook libraries.",
-        allow_files = True,
-    ),
-    "environment": attr.string(
-        doc = "Environment name; its data is platform/environments/<environment>.yaml.",
-        mandatory = True,
-    ),
-    "image_digests": attr.label_keyed_string_dict(
-        doc = "rules_oci `<image>.digest` targets, each mapped to the image label the manifests name.",
-        allow_files = True,
-    ),
-    "image_layouts": attr.label_keyed_string_dict(
-        doc = "rules_oci image targets (OCI layout directories), each mapped to its label; pushed before the export.",
-        allow_files = True,
-    ),
-    "_template": attr.label(
+_ATTRS = dict(
+    CLI_RUNNER_ATTRS,
+    _template = attr.label(
         default = Label(":export.sh.tpl"),
         allow_single_file = True,
     ),
-}
+)
 
 def _export_runner_impl(ctx):
     digest_files, digest_pairs = labelled_files(ctx, ctx.attr.image_digests, "digest file")

@@ -13,7 +13,7 @@ targets carry every runtime's hook library (//runtimes:hooks) instead of a copie
 """
 
 load("//platform:environments.bzl", "ENVIRONMENTS")
-load(":runner_files.bzl", "labelled_files", "runfiles_path", "shell_quote")
+load(":runner_files.bzl", "CLI_RUNNER_ATTRS", "labelled_files", "runfiles_path", "shell_quote")
 
 # Verbs and what they do; the ones that render manifests need the images' digests, so running
 # them builds the images first. `delete` and `status` act on what is deployed and build nothing.
@@ -27,43 +27,22 @@ VERBS = {
 
 _DOC = """A runnable wrapper that calls the servectl CLI for one verb, model and environment."""
 
-_ATTRS = {
-    "cli": attr.label(
-        doc = "The servectl py_binary (python -m tools).",
-        default = Label("//tools:servectl"),
-        executable = True,
-        cfg = "target",
-    ),
-    "data": attr.label_list(
-        doc = "What the CLI reads at run time: model.yaml, platform data, the runtimes' hook libraries (with their runfiles).",
-        allow_files = True,
-    ),
-    "environment": attr.string(
-        doc = "Environment name; its data is platform/environments/<environment>.yaml.",
-        mandatory = True,
-    ),
-    "image_digests": attr.label_keyed_string_dict(
-        doc = "rules_oci `<image>.digest` targets, each mapped to the image label the manifests name.",
-        allow_files = True,
-    ),
-    "image_layouts": attr.label_keyed_string_dict(
-        doc = "apply only: rules_oci image targets (OCI layout directories), each mapped to its label; pushed first.",
-        allow_files = True,
-    ),
-    "model": attr.string(
+_ATTRS = dict(
+    CLI_RUNNER_ATTRS,
+    model = attr.string(
         doc = "Model name as the CLI knows it: the package's name (models/<model>).",
         mandatory = True,
     ),
-    "verb": attr.string(
+    verb = attr.string(
         doc = "CLI verb to run.",
         mandatory = True,
         values = sorted(VERBS.keys()),
     ),
-    "_template": attr.label(
+    _template = attr.label(
         default = Label(":deploy.sh.tpl"),
         allow_single_file = True,
     ),
-}
+)
 
 def _deploy_runner_impl(ctx):
     digest_files, digest_pairs = labelled_files(ctx, ctx.attr.image_digests, "digest file")
