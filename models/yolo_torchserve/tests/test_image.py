@@ -12,16 +12,15 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from models.yolo_torchserve.tests.served import loopback_api_args, predict_when_up
 from tools.labels import Label
 from tools.oci.builder import build_image, read_built
 from tools.oci.layout import read_manifest
-from tools.testing.ports import free_port
 
 IMAGE = "//models/yolo_torchserve:image"
 
@@ -82,30 +81,14 @@ def test_the_image_serves_bus_jpg_as_nonroot_on_a_read_only_root_and_stops_clean
     root, config = image_root
     assert config["User"] == "65532:65532"
     assert not list(root.glob("usr/local/lib/python3.11/dist-packages/torch/")), "the image has no torch"
-    ports = [free_port() for _ in range(3)]
-    args = ["--address", "127.0.0.1"]
-    for api, port in zip(("inference", "management", "metrics"), ports, strict=True):
-        args += [f"--{api}-port", str(port)]
+    ports, args = loopback_api_args()
     log = tmp_path / "container.log"
     process = run_image(root, config, args, log)
     try:
-        deadline, answer = time.monotonic() + 180, None
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                answer = httpx.post(
-                    f"http://127.0.0.1:{ports[0]}/predictions/yolo",
-                    content=bus_jpg,
-                    headers={"Content-Type": "image/jpeg"},
-                    timeout=60,
-                )
-                if answer.status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(1)
+        answer = predict_when_up(ports["inference"], bus_jpg, lambda: process.poll() is None, 180)
         assert answer is not None and answer.status_code == 200, log.read_text()[-3000:]
         assert len(answer.json()["detections"]) >= 4
-        metrics = httpx.get(f"http://127.0.0.1:{ports[2]}/metrics", timeout=10).text
+        metrics = httpx.get(f"http://127.0.0.1:{ports['metrics']}/metrics", timeout=10).text
         assert 'ts_inference_requests_total{model_name="yolo"' in metrics
         process.send_signal(signal.SIGTERM)
         assert process.wait(90) == 0, log.read_text()[-3000:]

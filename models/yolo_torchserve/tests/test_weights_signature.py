@@ -12,13 +12,13 @@ with model-signing's own line naming the file, and the server never starts. The 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 
+from models.yolo_torchserve.tests.served import loopback_api_args, predict_when_up
 from tools.labels import Label
 from tools.oci.builder import build_image
 from tools.oci.layout import read_manifest
@@ -102,27 +102,12 @@ def run_init(storage: Path, reference: str, public_key: Path, *mounts: str):
 
 def serve_bus_jpg(storage: Path, reference: str, bus_jpg: bytes) -> httpx.Response:
     """The server container (the image's entrypoint and cmd, loopback ports appended): bus.jpg."""
-    ports = [free_port() for _ in range(3)]
-    args = ["--model-store=/models", "--models", "yolo=yolo.mar", "--address", "127.0.0.1"]
-    for api, port in zip(("inference", "management", "metrics"), ports, strict=True):
-        args += [f"--{api}-port", str(port)]
+    ports, api_args = loopback_api_args()
+    args = ["--model-store=/models", "--models", "yolo=yolo.mar", *api_args]
     options = ("--tmpfs", "/tmp:rw,size=512m,mode=1777")
     server = podman_run(storage, reference, *args, options=options, detach=True)
     try:
-        deadline, answer = time.monotonic() + 240, None
-        while time.monotonic() < deadline and server.poll() is None:
-            try:
-                answer = httpx.post(
-                    f"http://127.0.0.1:{ports[0]}/predictions/yolo",
-                    content=bus_jpg,
-                    headers={"Content-Type": "image/jpeg"},
-                    timeout=60,
-                )
-                if answer.status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(1)
+        answer = predict_when_up(ports["inference"], bus_jpg, lambda: server.poll() is None, 240)
         assert answer is not None and answer.status_code == 200, server.stop()[-3000:]
         return answer
     finally:
