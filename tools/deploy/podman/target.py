@@ -287,10 +287,11 @@ class PodmanTarget(Target):
 
     def _status(self, model: str, played: list[dict] | None = None) -> LocalStatus:
         intent = played or self.applied(model)
-        status = self.pods.status(model, self._serving(model, intent))
+        serving = self._serving(model, intent)
+        status = self.pods.status(model, serving)
         if intent:
             status.endpoint = endpoint_url(intent)  # the fixed port, the proxy's
-            if self._serving(model, intent) is not intent and not Front(self.state_dir, model).pid():
+            if serving is not intent and not Front(self.state_dir, model).pid():
                 status.ready = False  # the pod answers, but nobody forwards the fixed port to it
         return status
 
